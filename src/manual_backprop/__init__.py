@@ -1,0 +1,30 @@
+"""manual-backprop: backpropagation by hand, checked against jax.grad and finite differences.
+
+Conventions (Understanding Deep Learning, notebook 7.2): column vectors; ``all_weights[k]`` is Omega_k of
+shape (D_out, D_in), ``all_biases[k]`` is beta_k of shape (D_out, 1); ``net_input`` is (D_i, N) with one
+column per example; the loss is summed over the batch; no activation after the last layer.
+"""
+
+from .activations import ACTIVATIONS
+from .backprop import backward_pass, compute_network_output, manual_gradients
+from .finite_diff import default_step, numerical_gradients
+from .losses import compute_loss, d_loss_d_output, least_squares_loss
+from .network import random_network, udl_network
+from .validate import LOSSES
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACTIVATIONS",
+    "LOSSES",
+    "backward_pass",
+    "compute_loss",
+    "compute_network_output",
+    "d_loss_d_output",
+    "default_step",
+    "least_squares_loss",
+    "manual_gradients",
+    "numerical_gradients",
+    "random_network",
+    "udl_network",
+]

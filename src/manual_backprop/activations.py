@@ -1,0 +1,89 @@
+"""Activation functions a(f) and their derivatives a'(f), each beside the other.
+
+Derivative conventions at the kinks match JAX's ``jax.nn`` exactly, so that manual backprop and the
+``jax.grad`` oracle agree bit for bit where a pre-activation is exactly 0:
+
+- ``relu``: a'(0) = 0 (the notebook's ``f > 0``; ``jax.nn.relu`` has the same custom derivative; note that
+  ``jnp.maximum(0, f)`` would give 0.5 there).
+- ``leaky_relu``: slope 0.01 for f < 0 and a'(0) = 1, since ``jax.nn.leaky_relu`` selects the ``f >= 0``
+  branch at 0.
+- ``tanh``, ``sigmoid``, ``softplus`` are smooth.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+LEAKY_SLOPE = 0.01
+
+
+class Activation(NamedTuple):
+    name: str
+    function: object  # a(f), elementwise
+    derivative: object  # a'(f), elementwise, as a function of the pre-activation f
+    kinked: bool  # piecewise linear with a kink at 0: finite differences may cross it
+
+
+def relu(f):
+    return np.maximum(f, 0)
+
+
+def relu_derivative(f):
+    return (f > 0).astype(f.dtype)
+
+
+def leaky_relu(f):
+    return np.where(f >= 0, f, LEAKY_SLOPE * f)
+
+
+def leaky_relu_derivative(f):
+    return np.where(f >= 0, f.dtype.type(1), f.dtype.type(LEAKY_SLOPE))
+
+
+def tanh_derivative(f):
+    return 1 - np.tanh(f) ** 2
+
+
+def sigmoid(f):
+    # 0.5 (1 + tanh(f / 2)) is the logistic function without exp overflow for large |f|.
+    return 0.5 + 0.5 * np.tanh(0.5 * f)
+
+
+def sigmoid_derivative(f):
+    s = sigmoid(f)
+    return s * (1 - s)
+
+
+def softplus(f):
+    return np.logaddexp(f, 0)
+
+
+ACTIVATIONS = {
+    "relu": Activation("relu", relu, relu_derivative, True),
+    "leaky_relu": Activation("leaky_relu", leaky_relu, leaky_relu_derivative, True),
+    "tanh": Activation("tanh", np.tanh, tanh_derivative, False),
+    "sigmoid": Activation("sigmoid", sigmoid, sigmoid_derivative, False),
+    "softplus": Activation("softplus", softplus, sigmoid, False),
+}
+
+
+def get_activation(name) -> Activation:
+    """The activation called ``name``; a ValueError lists the choices for an unknown name."""
+    try:
+        return ACTIVATIONS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}") from None
+
+
+def unit_is_on(name: str, f):
+    """The on/off pattern that a'(f) follows at the kink (None for smooth activations).
+
+    relu is on for f > 0 (a'(0) = 0); leaky_relu is on for f >= 0 (a'(0) = 1).
+    """
+    if name == "relu":
+        return f > 0
+    if name == "leaky_relu":
+        return f >= 0
+    return None

@@ -1,0 +1,156 @@
+"""The network as a pure function of ``(all_weights, all_biases)`` in ``jax.numpy``, and its ``jax.grad``.
+
+Precision: JAX computes in 32 bits unless 64-bit mode is on. Each call here turns it on only for its own
+duration (``with jax.enable_x64(...)``) when the parameters are float64, so float64 in means float64
+computed, and the importer's process-wide JAX default is left as it was.
+
+Kinks follow ``jax.nn``: relu'(0) = 0, and leaky_relu'(0) = 1 (``jax.nn.leaky_relu`` takes the
+``x >= 0`` branch). ``jnp.maximum(0, f)`` is not used: its derivative at 0 is 0.5.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+ACTIVATIONS = {
+    "relu": jax.nn.relu,
+    "leaky_relu": partial(jax.nn.leaky_relu, negative_slope=0.01),
+    "tanh": jnp.tanh,
+    "sigmoid": jax.nn.sigmoid,
+    "softplus": jax.nn.softplus,
+}
+LOSSES = ("least_squares", "binary_cross_entropy", "softmax_cross_entropy")
+
+
+def _network_output(params, net_input, activation):
+    all_weights, all_biases = params
+    a = ACTIVATIONS[activation]
+    h = net_input
+    last = len(all_weights) - 1
+    for k, (omega, beta) in enumerate(zip(all_weights, all_biases)):
+        f = omega @ h + beta
+        h = a(f) if k < last else f
+    return h
+
+
+def _loss(params, net_input, y, activation, loss):
+    z = _network_output(params, net_input, activation)
+    if loss == "least_squares":
+        return 0.5 * jnp.sum((z - y) ** 2)
+    if loss == "binary_cross_entropy":
+        # -y log sigmoid(z) - (1 - y) log(1 - sigmoid(z)), written on logits so +-1000 stays finite.
+        return -jnp.sum(y * jax.nn.log_sigmoid(z) + (1 - y) * jax.nn.log_sigmoid(-z))
+    if y.ndim == 1:  # class indices
+        y = jax.nn.one_hot(y, z.shape[0], axis=0, dtype=z.dtype)
+    return -jnp.sum(y * jax.nn.log_softmax(z, axis=0))
+
+
+_jit_output = jax.jit(_network_output, static_argnames=("activation",))
+_jit_loss = jax.jit(_loss, static_argnames=("activation", "loss"))
+_jit_grad = jax.jit(jax.grad(_loss), static_argnames=("activation", "loss"))
+
+
+def _as_real(value, name):
+    array = np.asarray(value)
+    if array.dtype.kind == "c":
+        raise TypeError(f"{name} is complex ({array.dtype}); the oracle differentiates real networks")
+    if array.dtype.kind in "biu":
+        return array.astype(np.float64)
+    if array.dtype.kind != "f":
+        raise TypeError(f"{name} has dtype {array.dtype}; expected a real floating array")
+    return array
+
+
+def _prepare(all_weights, all_biases, net_input, y=None, loss="least_squares"):
+    """Checked NumPy copies of the arguments in one floating dtype, and that dtype."""
+    for name, seq in (("all_weights", all_weights), ("all_biases", all_biases)):
+        if isinstance(seq, (np.ndarray, str)) or not isinstance(seq, (list, tuple)):
+            raise TypeError(f"{name} must be a list or tuple of arrays, got {type(seq).__name__}")
+    if len(all_weights) == 0 or len(all_weights) != len(all_biases):
+        raise ValueError(
+            f"all_weights has {len(all_weights)} entries and all_biases {len(all_biases)}: need one bias per "
+            "weight matrix, at least one layer"
+        )
+    weights = [_as_real(w, f"all_weights[{k}]") for k, w in enumerate(all_weights)]
+    biases = [_as_real(b, f"all_biases[{k}]") for k, b in enumerate(all_biases)]
+    dtype = np.result_type(*weights, *biases)
+    if dtype not in (np.float64, np.float32):
+        raise TypeError(f"parameters of dtype {dtype} are not supported; use float64 or float32")
+    rows = None
+    for k, (omega, beta) in enumerate(zip(weights, biases)):
+        if omega.ndim != 2 or (rows is not None and omega.shape[1] != rows) or beta.shape != (omega.shape[0], 1):
+            raise ValueError(
+                f"layer {k}: all_weights[{k}] has shape {omega.shape} and all_biases[{k}] {beta.shape}; "
+                f"expected ({'D_out'}, {rows if rows is not None else 'D_in'}) and (D_out, 1)"
+            )
+        if not (np.isfinite(omega).all() and np.isfinite(beta).all()):
+            raise ValueError(f"layer {k}: parameters contain NaN or inf")
+        rows = omega.shape[0]
+    x = _as_real(net_input, "net_input")
+    if x.ndim != 2 or x.shape[0] != weights[0].shape[1] or x.shape[1] == 0:
+        raise ValueError(f"net_input has shape {x.shape}, expected ({weights[0].shape[1]}, N) with N >= 1")
+    if not np.isfinite(x).all():
+        raise ValueError("net_input contains NaN or inf")
+    weights = [w.astype(dtype) for w in weights]
+    biases = [b.astype(dtype) for b in biases]
+    x = x.astype(dtype)
+    if y is None:
+        return weights, biases, x, None, dtype
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+    columns = x.shape[1]
+    if loss == "softmax_cross_entropy" and np.ndim(y) == 1:
+        labels = np.asarray(y)
+        if labels.dtype.kind not in "iu" or labels.shape != (columns,):
+            raise ValueError(f"class indices y must be integers of shape ({columns},), got {labels.dtype} {labels.shape}")
+        if ((labels < 0) | (labels >= rows)).any():
+            raise ValueError(f"class indices y must lie in [0, {rows}), got {labels.min()}..{labels.max()}")
+        return weights, biases, x, labels.astype(np.int32), dtype
+    target = _as_real(y, "y")
+    if target.shape != (rows, columns):
+        raise ValueError(f"y has shape {target.shape}, expected ({rows}, {columns})")
+    if not np.isfinite(target).all():
+        raise ValueError("y contains NaN or inf")
+    if loss == "binary_cross_entropy" and ((target < 0) | (target > 1)).any():
+        raise ValueError("y for binary cross-entropy must lie in [0, 1]")
+    return weights, biases, x, target.astype(dtype), dtype
+
+
+def _check_activation(activation):
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+
+
+def jax_network_output(net_input, all_weights, all_biases, *, activation: str = "relu") -> np.ndarray:
+    """The network's output (D_o, N) for ``net_input`` (D_i, N), computed by JAX in the parameters' dtype."""
+    _check_activation(activation)
+    weights, biases, x, _, dtype = _prepare(all_weights, all_biases, net_input)
+    with jax.enable_x64(dtype == np.float64):
+        return np.array(_jit_output((weights, biases), x, activation=activation))
+
+
+def jax_loss(all_weights, all_biases, net_input, y, *, activation: str = "relu", loss: str = "least_squares"):
+    """The loss summed over the batch, computed by JAX in the parameters' dtype (a NumPy scalar)."""
+    _check_activation(activation)
+    weights, biases, x, target, dtype = _prepare(all_weights, all_biases, net_input, y, loss)
+    with jax.enable_x64(dtype == np.float64):
+        return np.array(_jit_loss((weights, biases), x, target, activation=activation, loss=loss))[()]
+
+
+def jax_gradients(all_weights, all_biases, net_input, y, *, activation: str = "relu",
+                  loss: str = "least_squares"):
+    """``jax.grad`` of the loss with respect to ``(all_weights, all_biases)``.
+
+    Same signature and result as ``manual_backprop.manual_gradients``: ``net_input`` (D_i, N), ``y``
+    (D_o, N) or class indices (N,); returns ``(all_dl_dweights, all_dl_dbiases)``, lists of new NumPy
+    arrays with the parameters' shapes and floating dtype. Compiled once per shape, dtype and choice.
+    """
+    _check_activation(activation)
+    weights, biases, x, target, dtype = _prepare(all_weights, all_biases, net_input, y, loss)
+    with jax.enable_x64(dtype == np.float64):
+        dl_dweights, dl_dbiases = _jit_grad((weights, biases), x, target, activation=activation, loss=loss)
+        return [np.array(g) for g in dl_dweights], [np.array(g) for g in dl_dbiases]
