@@ -28,3 +28,21 @@ __all__ = [
     "random_network",
     "udl_network",
 ]
+
+from .check import BackwardReport, ThreeWayReport, check_backward, three_way_check  # noqa: E402
+from .compare import Comparison, TensorComparison, compare_gradients  # noqa: E402
+from .diagnose import Diagnosis  # noqa: E402
+from .directional import directional_check, taylor_check  # noqa: E402
+
+__all__ += [
+    "BackwardReport",
+    "Comparison",
+    "Diagnosis",
+    "TensorComparison",
+    "ThreeWayReport",
+    "check_backward",
+    "compare_gradients",
+    "directional_check",
+    "taylor_check",
+    "three_way_check",
+]

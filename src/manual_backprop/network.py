@@ -62,7 +62,7 @@ def random_network(layer_sizes, *, rng=None, dtype=np.float64, weight_std=None, 
             raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     all_weights, all_biases = [], []
-    for D_in, D_out in zip(sizes[:-1], sizes[1:]):
+    for D_in, D_out in zip(sizes[:-1], sizes[1:], strict=True):
         std = np.sqrt(2.0 / D_in) if weight_std is None else weight_std
         all_weights.append((std * generator.standard_normal((D_out, D_in))).astype(dtype))
         all_biases.append((bias_std * generator.standard_normal((D_out, 1))).astype(dtype))

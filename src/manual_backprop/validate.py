@@ -16,17 +16,22 @@ LOSSES = ("least_squares", "binary_cross_entropy", "softmax_cross_entropy")
 
 
 def as_real_array(value, name: str) -> np.ndarray:
-    """``value`` as a NumPy array of a real dtype: integers and booleans become float64, complex is refused."""
+    """``value`` as a NumPy array of a real dtype: integers and booleans become float64, no complex."""
     if isinstance(value, (str, bytes)) or value is None:
         raise TypeError(f"{name} must be a real floating array, got {type(value).__name__}")
-    array = np.asarray(value)
+    try:
+        array = np.asarray(value)
+    except ValueError as error:  # a ragged nested list: name the argument rather than NumPy's internals
+        raise ValueError(f"{name} is not a rectangular array: {error}") from None
     kind = array.dtype.kind
     if kind == "c":
         raise TypeError(f"{name} is complex ({array.dtype}); gradients here are of real-valued networks")
     if kind in "biu":
         return array.astype(np.float64)
     if kind != "f":
-        raise TypeError(f"{name} has dtype {array.dtype}; expected a real floating array (float64 or float32)")
+        raise TypeError(
+            f"{name} has dtype {array.dtype}; expected a real floating array (float64 or float32)"
+        )
     return array
 
 
@@ -34,7 +39,10 @@ def check_finite(array: np.ndarray, name: str) -> None:
     """Raise ValueError naming the first NaN or inf entry of ``array``."""
     # The sum is one cheap pass; only when it is not finite do we look for the culprit entry
     # (a finite sum can also overflow, which the exact check below then lets through).
-    if np.isfinite(array.sum()):
+    # Large finite values may overflow the sum: not an error, and not worth a warning.
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = array.sum()
+    if np.isfinite(total):
         return
     bad = ~np.isfinite(array)
     if bad.any():
@@ -44,7 +52,9 @@ def check_finite(array: np.ndarray, name: str) -> None:
 
 def _check_sequence(value, name: str) -> list:
     if isinstance(value, np.ndarray) or not isinstance(value, Sequence) or isinstance(value, (str, bytes)):
-        raise TypeError(f"{name} must be a list (or tuple) of arrays, one per layer; got {type(value).__name__}")
+        raise TypeError(
+            f"{name} must be a list (or tuple) of arrays, one per layer; got {type(value).__name__}"
+        )
     return list(value)
 
 
@@ -61,22 +71,23 @@ def check_parameters(all_weights, all_biases) -> tuple[list[np.ndarray], list[np
         raise ValueError("all_weights is empty: a network needs at least one layer")
     if len(weights) != len(biases):
         raise ValueError(
-            f"all_weights has {len(weights)} entries but all_biases has {len(biases)}: one bias per weight matrix"
+            f"all_weights has {len(weights)} entries but all_biases has {len(biases)}: "
+            "one bias per weight matrix"
         )
     weights = [as_real_array(w, f"all_weights[{k}]") for k, w in enumerate(weights)]
     biases = [as_real_array(b, f"all_biases[{k}]") for k, b in enumerate(biases)]
     dtype = np.result_type(*weights, *biases)
     if dtype not in SUPPORTED_DTYPES:
         raise TypeError(f"parameters of dtype {dtype} are not supported; use float64 or float32")
-    for k, (omega, beta) in enumerate(zip(weights, biases)):
+    for k, (omega, beta) in enumerate(zip(weights, biases, strict=True)):
         if omega.ndim != 2:
             raise ValueError(
                 f"all_weights[{k}] must be 2-D (D_out, D_in); got shape {omega.shape}"
             )
         if k > 0 and omega.shape[1] != weights[k - 1].shape[0]:
             raise ValueError(
-                f"all_weights[{k}] has shape {omega.shape}: its input size {omega.shape[1]} does not match the "
-                f"output size {weights[k - 1].shape[0]} of layer {k - 1} (all_weights[{k - 1}] has shape "
+                f"all_weights[{k}] has shape {omega.shape}: its input size {omega.shape[1]} does not match "
+                f"the output size {weights[k - 1].shape[0]} of layer {k - 1} (all_weights[{k - 1}] has shape "
                 f"{weights[k - 1].shape})"
             )
         if beta.shape != (omega.shape[0], 1):
@@ -87,7 +98,7 @@ def check_parameters(all_weights, all_biases) -> tuple[list[np.ndarray], list[np
             )
         if 0 in omega.shape:
             raise ValueError(f"all_weights[{k}] has shape {omega.shape}: every layer needs at least one unit")
-    for k, (omega, beta) in enumerate(zip(weights, biases)):
+    for k, (omega, beta) in enumerate(zip(weights, biases, strict=True)):
         check_finite(omega, f"all_weights[{k}]")
         check_finite(beta, f"all_biases[{k}]")
     weights = [w if w.dtype == dtype else w.astype(dtype) for w in weights]
@@ -135,7 +146,9 @@ def check_target(y, loss: str, rows: int, columns: int, dtype: np.dtype) -> np.n
                 f"(got dtype {labels.dtype}); or pass one-hot targets of shape ({rows}, N)"
             )
         if labels.shape != (columns,):
-            raise ValueError(f"y has shape {labels.shape}, expected ({columns},): one class index per example")
+            raise ValueError(
+                f"y has shape {labels.shape}, expected ({columns},): one class index per example"
+            )
         outside = (labels < 0) | (labels >= rows)
         if outside.any():
             n = int(np.argmax(outside))
@@ -148,7 +161,9 @@ def check_target(y, loss: str, rows: int, columns: int, dtype: np.dtype) -> np.n
         outside = (target < 0) | (target > 1)
         if outside.any():
             index = tuple(int(i) for i in np.argwhere(outside)[0])
-            raise ValueError(f"y{list(index)} = {target[index]} is outside [0, 1], as binary cross-entropy needs")
+            raise ValueError(
+                f"y{list(index)} = {target[index]} is outside [0, 1], as binary cross-entropy needs"
+            )
     elif loss == "softmax_cross_entropy":
         if (target < 0).any() or not np.allclose(target.sum(axis=0), 1, rtol=0, atol=1e-6):
             raise ValueError(
@@ -158,8 +173,10 @@ def check_target(y, loss: str, rows: int, columns: int, dtype: np.dtype) -> np.n
     return target
 
 
-def check_activations_lists(all_f, all_h, weights: list[np.ndarray], dtype: np.dtype) -> tuple[list, list, int]:
-    """Check the forward pass's stored ``all_f`` (K+1 arrays) and ``all_h`` (K+2 arrays, ``all_h[0]`` the input)."""
+def check_activations_lists(
+    all_f, all_h, weights: list[np.ndarray], dtype: np.dtype
+) -> tuple[list, list, int]:
+    """Check the forward pass's stored ``all_f`` (K+1 arrays) and ``all_h`` (K+2, ``all_h[0]`` the input)."""
     all_f = _check_sequence(all_f, "all_f")
     all_h = _check_sequence(all_h, "all_h")
     n_layers = len(weights)
@@ -172,7 +189,9 @@ def check_activations_lists(all_f, all_h, weights: list[np.ndarray], dtype: np.d
     all_f = [as_real_array(f, f"all_f[{k}]") for k, f in enumerate(all_f)]
     all_h = [as_real_array(h, f"all_h[{k}]") for k, h in enumerate(all_h)]
     if all_h[0].ndim != 2:
-        raise ValueError(f"all_h[0] (the input) has shape {all_h[0].shape}, expected ({weights[0].shape[1]}, N)")
+        raise ValueError(
+            f"all_h[0] (the input) has shape {all_h[0].shape}, expected ({weights[0].shape[1]}, N)"
+        )
     columns = all_h[0].shape[1]
     for k, omega in enumerate(weights):
         if all_f[k].shape != (omega.shape[0], columns):
@@ -186,6 +205,15 @@ def check_activations_lists(all_f, all_h, weights: list[np.ndarray], dtype: np.d
                 f"all_h[{k}] has shape {all_h[k].shape}, expected ({weights[k].shape[1]}, {columns}) "
                 f"as input to all_weights[{k}] of shape {weights[k].shape}"
             )
+    if len(all_h) == n_layers + 1 and all_h[-1].shape != all_f[-1].shape:
+        raise ValueError(
+            f"all_h[{n_layers}] (the output) has shape {all_h[-1].shape}, "
+            f"expected {all_f[-1].shape} like all_f[-1]"
+        )
+    for k, f in enumerate(all_f):
+        check_finite(f, f"all_f[{k}]")
+    for k, h in enumerate(all_h):
+        check_finite(h, f"all_h[{k}]")
     all_f = [f if f.dtype == dtype else f.astype(dtype) for f in all_f]
     all_h = [h if h.dtype == dtype else h.astype(dtype) for h in all_h]
     return all_f, all_h, columns

@@ -2,7 +2,8 @@
 
 Precision: JAX computes in 32 bits unless 64-bit mode is on. Each call here turns it on only for its own
 duration (``with jax.enable_x64(...)``) when the parameters are float64, so float64 in means float64
-computed, and the importer's process-wide JAX default is left as it was.
+computed, and the importer's process-wide JAX default is left as it was. (JAX before 0.7, the newest that
+Python 3.10 gets, has the same scoped switch as ``jax.experimental.enable_x64`` / ``disable_x64``.)
 
 Kinks follow ``jax.nn``: relu'(0) = 0, and leaky_relu'(0) = 1 (``jax.nn.leaky_relu`` takes the
 ``x >= 0`` branch). ``jnp.maximum(0, f)`` is not used: its derivative at 0 is 0.5.
@@ -15,6 +16,16 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+
+def _x64(enabled: bool):
+    """A context manager that turns JAX's 64-bit mode on (or off) for its duration only."""
+    if hasattr(jax, "enable_x64"):
+        return jax.enable_x64(enabled)
+    from jax.experimental import disable_x64, enable_x64  # JAX < 0.7
+
+    return enable_x64() if enabled else disable_x64()
+
 
 ACTIVATIONS = {
     "relu": jax.nn.relu,
@@ -31,7 +42,7 @@ def _network_output(params, net_input, activation):
     a = ACTIVATIONS[activation]
     h = net_input
     last = len(all_weights) - 1
-    for k, (omega, beta) in enumerate(zip(all_weights, all_biases)):
+    for k, (omega, beta) in enumerate(zip(all_weights, all_biases, strict=True)):
         f = omega @ h + beta
         h = a(f) if k < last else f
     return h
@@ -55,7 +66,12 @@ _jit_grad = jax.jit(jax.grad(_loss), static_argnames=("activation", "loss"))
 
 
 def _as_real(value, name):
-    array = np.asarray(value)
+    if isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f"{name} must be a real floating array, got {type(value).__name__}")
+    try:
+        array = np.asarray(value)
+    except ValueError as error:
+        raise ValueError(f"{name} is not a rectangular array: {error}") from None
     if array.dtype.kind == "c":
         raise TypeError(f"{name} is complex ({array.dtype}); the oracle differentiates real networks")
     if array.dtype.kind in "biu":
@@ -63,6 +79,16 @@ def _as_real(value, name):
     if array.dtype.kind != "f":
         raise TypeError(f"{name} has dtype {array.dtype}; expected a real floating array")
     return array
+
+
+def _check_finite(array, name):
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(array.sum()):  # fast path: a finite sum means finite entries
+            return
+    bad = ~np.isfinite(array)
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{name} contains {array[index]} at index {index}; values must be finite")
 
 
 def _prepare(all_weights, all_biases, net_input, y=None, loss="least_squares"):
@@ -81,23 +107,26 @@ def _prepare(all_weights, all_biases, net_input, y=None, loss="least_squares"):
     if dtype not in (np.float64, np.float32):
         raise TypeError(f"parameters of dtype {dtype} are not supported; use float64 or float32")
     rows = None
-    for k, (omega, beta) in enumerate(zip(weights, biases)):
-        if omega.ndim != 2 or (rows is not None and omega.shape[1] != rows) or beta.shape != (omega.shape[0], 1):
+    for k, (omega, beta) in enumerate(zip(weights, biases, strict=True)):
+        fits_below = rows is None or (omega.ndim == 2 and omega.shape[1] == rows)
+        if omega.ndim != 2 or not fits_below or beta.shape != (omega.shape[0], 1):
             raise ValueError(
                 f"layer {k}: all_weights[{k}] has shape {omega.shape} and all_biases[{k}] {beta.shape}; "
                 f"expected ({'D_out'}, {rows if rows is not None else 'D_in'}) and (D_out, 1)"
             )
-        if not (np.isfinite(omega).all() and np.isfinite(beta).all()):
-            raise ValueError(f"layer {k}: parameters contain NaN or inf")
+        if 0 in omega.shape:
+            raise ValueError(f"all_weights[{k}] has shape {omega.shape}: every layer needs at least one unit")
+        _check_finite(omega, f"all_weights[{k}]")
+        _check_finite(beta, f"all_biases[{k}]")
         rows = omega.shape[0]
     x = _as_real(net_input, "net_input")
     if x.ndim != 2 or x.shape[0] != weights[0].shape[1] or x.shape[1] == 0:
         raise ValueError(f"net_input has shape {x.shape}, expected ({weights[0].shape[1]}, N) with N >= 1")
-    if not np.isfinite(x).all():
-        raise ValueError("net_input contains NaN or inf")
-    weights = [w.astype(dtype) for w in weights]
-    biases = [b.astype(dtype) for b in biases]
-    x = x.astype(dtype)
+    _check_finite(x, "net_input")
+    # No copies where the dtype already fits: JAX copies the arrays to its device buffers on the call.
+    weights = [w.astype(dtype, copy=False) for w in weights]
+    biases = [b.astype(dtype, copy=False) for b in biases]
+    x = x.astype(dtype, copy=False)
     if y is None:
         return weights, biases, x, None, dtype
     if loss not in LOSSES:
@@ -105,19 +134,30 @@ def _prepare(all_weights, all_biases, net_input, y=None, loss="least_squares"):
     columns = x.shape[1]
     if loss == "softmax_cross_entropy" and np.ndim(y) == 1:
         labels = np.asarray(y)
-        if labels.dtype.kind not in "iu" or labels.shape != (columns,):
-            raise ValueError(f"class indices y must be integers of shape ({columns},), got {labels.dtype} {labels.shape}")
+        if labels.dtype.kind not in "iu":
+            raise TypeError(
+                f"class indices y must be integers, got dtype {labels.dtype}; or pass one-hot ({rows}, N)"
+            )
+        if labels.shape != (columns,):
+            raise ValueError(
+                f"y has shape {labels.shape}, expected ({columns},): one class index per example"
+            )
         if ((labels < 0) | (labels >= rows)).any():
             raise ValueError(f"class indices y must lie in [0, {rows}), got {labels.min()}..{labels.max()}")
         return weights, biases, x, labels.astype(np.int32), dtype
     target = _as_real(y, "y")
     if target.shape != (rows, columns):
         raise ValueError(f"y has shape {target.shape}, expected ({rows}, {columns})")
-    if not np.isfinite(target).all():
-        raise ValueError("y contains NaN or inf")
+    _check_finite(target, "y")
     if loss == "binary_cross_entropy" and ((target < 0) | (target > 1)).any():
         raise ValueError("y for binary cross-entropy must lie in [0, 1]")
-    return weights, biases, x, target.astype(dtype), dtype
+    if loss == "softmax_cross_entropy" and (
+        (target < 0).any() or not np.allclose(target.sum(axis=0), 1, rtol=0, atol=1e-6)
+    ):
+        raise ValueError(
+            f"y for softmax cross-entropy: columns of shape ({rows}, N) must be non-negative and sum to 1"
+        )
+    return weights, biases, x, target.astype(dtype, copy=False), dtype
 
 
 def _check_activation(activation):
@@ -129,7 +169,7 @@ def jax_network_output(net_input, all_weights, all_biases, *, activation: str = 
     """The network's output (D_o, N) for ``net_input`` (D_i, N), computed by JAX in the parameters' dtype."""
     _check_activation(activation)
     weights, biases, x, _, dtype = _prepare(all_weights, all_biases, net_input)
-    with jax.enable_x64(dtype == np.float64):
+    with _x64(dtype == np.float64):
         return np.array(_jit_output((weights, biases), x, activation=activation))
 
 
@@ -137,7 +177,7 @@ def jax_loss(all_weights, all_biases, net_input, y, *, activation: str = "relu",
     """The loss summed over the batch, computed by JAX in the parameters' dtype (a NumPy scalar)."""
     _check_activation(activation)
     weights, biases, x, target, dtype = _prepare(all_weights, all_biases, net_input, y, loss)
-    with jax.enable_x64(dtype == np.float64):
+    with _x64(dtype == np.float64):
         return np.array(_jit_loss((weights, biases), x, target, activation=activation, loss=loss))[()]
 
 
@@ -151,6 +191,6 @@ def jax_gradients(all_weights, all_biases, net_input, y, *, activation: str = "r
     """
     _check_activation(activation)
     weights, biases, x, target, dtype = _prepare(all_weights, all_biases, net_input, y, loss)
-    with jax.enable_x64(dtype == np.float64):
+    with _x64(dtype == np.float64):
         dl_dweights, dl_dbiases = _jit_grad((weights, biases), x, target, activation=activation, loss=loss)
         return [np.array(g) for g in dl_dweights], [np.array(g) for g in dl_dbiases]

@@ -1,0 +1,307 @@
+"""The command line: ``manual-backprop check`` (also ``python -m manual_backprop check``).
+
+Parses arguments, runs ``three_way_check`` or ``check_backward``, prints, and returns the exit code:
+0 when everything agrees, 1 when something does not, 2 on a usage error. Results go to stdout, errors to
+stderr; a traceback only with ``--verbose``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import inspect
+import json
+import os
+import sys
+import traceback
+
+import numpy as np
+
+EXAMPLES = """\
+examples:
+  manual-backprop check                                  the notebook's network (K=5, D=6, x=1.2, y=20)
+  manual-backprop check --depth 3 --width 8 --batch 4 --activation tanh
+  manual-backprop check --fd forward --step 1e-6          the notebook's one-sided difference
+  manual-backprop check --depth 4 --width 1024 --batch 64 --fd taylor
+  manual-backprop check --json                            one JSON object on stdout
+  manual-backprop check --backward my_notebook.py:backward_pass
+  manual-backprop check --backward mypackage.grads:backward --batch 3
+"""
+
+
+class UsageError(Exception):
+    """A mistake in the command line or in the function to grade: one line on stderr, exit 2."""
+
+
+def _positive_int(minimum):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (np.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .activations import ACTIVATIONS
+    from .check import FD_MODES
+    from .validate import LOSSES
+
+    parser = argparse.ArgumentParser(
+        prog="manual-backprop",
+        description="Backpropagation by hand, checked against jax.grad and finite "
+        "differences (Understanding Deep Learning, notebook 7.2).",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", metavar="check")
+    check = commands.add_parser(
+        "check",
+        help="check manual backprop (or your own backward pass) against jax.grad and finite differences",
+        description="Check gradients three ways on the notebook's network (or one shaped by the options), or "
+        "grade your own backward pass with --backward. Exit 0: all agree; 1: something does not; 2: usage "
+        "error.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    check.add_argument("--depth", type=_positive_int(0), default=5, help="K, the number of hidden layers (5)")
+    check.add_argument("--width", type=_positive_int(1), default=6, help="D, units per hidden layer (6)")
+    check.add_argument("--input-dim", type=_positive_int(1), default=1, help="D_i (1)")
+    check.add_argument("--output-dim", type=_positive_int(1), default=1, help="D_o (1)")
+    check.add_argument("--batch", type=_positive_int(1), default=1, help="N, columns of the input (1)")
+    check.add_argument("--activation", choices=tuple(ACTIVATIONS), default="relu")
+    check.add_argument("--loss", choices=LOSSES, default="least_squares")
+    check.add_argument("--seed", type=_positive_int(0), default=0, help="the notebook's seed (0)")
+    check.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    check.add_argument(
+        "--fd", choices=FD_MODES, default="central", help="finite-difference witness (central)"
+    )
+    check.add_argument(
+        "--step",
+        type=_positive_float,
+        default=None,
+        help="finite-difference step (default: per dtype and method)",
+    )
+    check.add_argument(
+        "--backward",
+        metavar="FILE.py:NAME|MODULE:NAME",
+        help="grade your backward(all_weights, all_biases, all_f, all_h, y)",
+    )
+    check.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    check.add_argument(
+        "--verbose", action="store_true", help="notebook-style side-by-side arrays; tracebacks on errors"
+    )
+    return parser
+
+
+def _network(args):
+    """The notebook's construction (its seed and draw order) for the shape asked, input 1.2, target 20."""
+    from .network import random_network, udl_network
+
+    if args.depth >= 1:
+        weights, biases = udl_network(
+            seed=args.seed, K=args.depth, D=args.width, D_i=args.input_dim, D_o=args.output_dim
+        )
+    else:
+        weights, biases = random_network([args.input_dim, args.output_dim], rng=args.seed)
+    rng = np.random.default_rng(args.seed)
+    x = np.full((args.input_dim, args.batch), 1.2)
+    x[:, 1:] += rng.standard_normal((args.input_dim, args.batch - 1))
+    if args.loss == "least_squares":
+        y = np.full((args.output_dim, args.batch), 20.0)
+    elif args.loss == "binary_cross_entropy":
+        y = rng.uniform(size=(args.output_dim, args.batch))
+    else:
+        y = np.zeros((args.output_dim, args.batch))
+        y[rng.integers(0, args.output_dim, args.batch), np.arange(args.batch)] = 1
+    dtype = np.dtype(args.dtype)
+    return (
+        [w.astype(dtype) for w in weights],
+        [b.astype(dtype) for b in biases],
+        x.astype(dtype),
+        y.astype(dtype),
+    )
+
+
+def load_function(spec: str):
+    """``path/to/file.py:name`` or ``package.module:name`` -> the function; UsageError otherwise."""
+    target, sep, name = spec.rpartition(":")
+    if not sep or not target or not name:
+        raise UsageError(f"--backward {spec!r}: expected FILE.py:NAME or MODULE:NAME")
+    if target.endswith(".py") or os.sep in target or os.path.exists(target):
+        if not os.path.isfile(target):
+            raise UsageError(f"--backward: no such file {target!r}")
+        module_spec = importlib.util.spec_from_file_location(f"_graded_{abs(hash(target))}", target)
+        module = importlib.util.module_from_spec(module_spec)
+        try:
+            module_spec.loader.exec_module(module)
+        except BaseException as exc:  # the user's file: any failure is a usage error, not our crash
+            raise UsageError(f"--backward: {target} failed to import: {type(exc).__name__}: {exc}") from exc
+    else:
+        try:
+            module = importlib.import_module(target)
+        except BaseException as exc:
+            raise UsageError(
+                f"--backward: module {target!r} failed to import: {type(exc).__name__}: {exc}"
+            ) from exc
+    function = getattr(module, name, None)
+    if function is None:
+        raise UsageError(f"--backward: {target} has no {name!r}")
+    if not callable(function):
+        raise UsageError(f"--backward: {target}:{name} is a {type(function).__name__}, not a function")
+    try:
+        inspect.signature(function).bind(None, None, None, None, None)
+    except TypeError:
+        raise UsageError(
+            f"--backward: {name}{inspect.signature(function)} does not take the notebook's five "
+            "arguments (all_weights, all_biases, all_f, all_h, y)"
+        ) from None
+    except ValueError:
+        pass  # no signature to inspect (a builtin): let the call decide
+    return function
+
+
+def _print_arrays(report, out):
+    np.set_printoptions(precision=3)
+    grads = report.gradients
+    for part, label in ((1, "Bias"), (0, "Weight")):
+        for layer in range(len(grads["manual"][part])):
+            print("-" * 47, file=out)
+            for who, title in (("manual", "backprop"), ("jax", "jax.grad"), ("fd", "finite differences")):
+                if who in grads:
+                    print(f"{label} {layer}, derivatives from {title}:", file=out)
+                    print(np.asarray(grads[who][part][layer]), file=out)
+
+
+def _run_three_way(args, out) -> int:
+    from .backprop import compute_network_output
+    from .check import three_way_check
+
+    weights, biases, x, y = _network(args)
+    report = three_way_check(
+        weights,
+        biases,
+        x,
+        y,
+        activation=args.activation,
+        loss=args.loss,
+        fd=args.fd,
+        step=args.step,
+        rng=args.seed,
+    )
+    output = compute_network_output(x, weights, biases, activation=args.activation)[0]
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "command": "check",
+                    "output": output.tolist(),
+                    "loss": report.loss_value,
+                    "report": report.to_dict(),
+                    "ok": report.ok,
+                }
+            ),
+            file=out,
+        )
+        return 0 if report.ok else 1
+    shown = f"{output[0, 0]:.3f}" if output.size == 1 else np.array2string(output, precision=3)
+    print(
+        f"network {'-'.join(map(str, report.sizes))}, batch {report.batch}: output {shown}, "
+        f"loss {report.loss_value:.3f}",
+        file=out,
+    )
+    if args.verbose and report.gradients is not None and args.fd not in ("directional", "taylor"):
+        _print_arrays(report, out)
+    print(report, file=out)
+    witness = {"directional": "the directional check", "taylor": "the Taylor test"}.get(
+        report.fd, f"{report.fd} finite differences"
+    )
+    verdict = (
+        f"OK: manual backprop, jax.grad and {witness} agree"
+        if report.ok
+        else "FAIL: the gradients disagree (see the rows marked FAIL)"
+    )
+    print(verdict, file=out)
+    return 0 if report.ok else 1
+
+
+def _run_backward(args, out) -> int:
+    from .check import check_backward
+
+    function = load_function(args.backward)
+    report = check_backward(
+        function,
+        activation=args.activation,
+        loss=args.loss,
+        batch=args.batch,
+        dtype=np.dtype(args.dtype),
+        seed=args.seed,
+    )
+    if args.json:
+        print(
+            json.dumps(
+                {"command": "check", "backward": args.backward, "report": report.to_dict(), "ok": report.ok}
+            ),
+            file=out,
+        )
+        return 0 if report.ok else 1
+    print(report, file=out)
+    failing = report.failing
+    if failing:
+        first = failing[0]
+        print(f"\nfirst failing case: {first.name}", file=out)
+        if first.error:
+            print(f"  {first.error}", file=out)
+        if first.first_wrong_layer is not None:
+            print(
+                f"  first wrong layer: {first.first_wrong_layer} (errors flow toward the input: the layers "
+                "below inherit it)",
+                file=out,
+            )
+            for names, text in first.first_layer_diagnoses():
+                print(f"  {names}: {text}", file=out)
+            below = sum(d.layer < first.first_wrong_layer for d in first.diagnoses)
+            if below:
+                print(f"  ({below} tensors of lower layers fail as a consequence)", file=out)
+        print(f"FAIL: {len(failing)} of {len(report.cases)} cases fail", file=out)
+        return 1
+    print(f"OK: {report.function} agrees with jax.grad on all {len(report.cases)} cases", file=out)
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: 0 for --help, 2 for usage errors
+        return int(exc.code or 0)
+    if args.command != "check":
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        if args.backward:
+            return _run_backward(args, sys.stdout)
+        return _run_three_way(args, sys.stdout)
+    except BrokenPipeError:  # `manual-backprop check | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except (UsageError, ValueError, TypeError) as exc:
+        if args.verbose:
+            traceback.print_exc()
+        print(f"manual-backprop: error: {exc}", file=sys.stderr)
+        return 2

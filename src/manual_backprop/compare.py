@@ -1,0 +1,358 @@
+"""Compare two gradients tensor by tensor: one row per (layer, weights or biases), and a table of rows.
+
+A gradient is the pair ``(all_dl_dweights, all_dl_dbiases)`` of lists of arrays (the parameters' shapes).
+Entries agree when ``|actual - expected| <= atol * scale + rtol * |expected|`` (``tolerances.py``); the
+worst entry of a tensor is the one that uses up the largest share of its allowance. Rows are data; the
+table (``str``) and ``to_dict`` are views of them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .tolerances import gradient_scale, tolerance_for
+
+KINDS = ("weights", "biases")
+
+
+def _number(value):
+    """A float for JSON: NaN and inf become the strings "nan", "inf", "-inf"."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else str(value)
+
+
+def fmt(value, width: int = 9) -> str:
+    """A number in compact scientific notation, right-aligned (``-`` for None)."""
+    if value is None:
+        return "-".rjust(width)
+    return f"{value:.2e}".rjust(width)
+
+
+@dataclass(frozen=True)
+class TensorComparison:
+    """One tensor (layer ``layer``, ``kind`` "weights" or "biases") of two gradients, compared.
+
+    ``shape`` is the expected shape and ``actual_shape`` what came; on a shape mismatch (or a missing
+    tensor) the errors are None and ``message`` says what was expected. ``worst_index`` is the entry that
+    uses the largest share of its tolerance; ``excluded`` counts entries left out (kinks) and ``one_sided``
+    those compared with a one-sided difference instead.
+    """
+
+    layer: int
+    kind: str
+    shape: tuple
+    actual_shape: tuple | None
+    max_abs_error: float | None
+    max_rel_error: float | None
+    worst_index: tuple | None
+    expected_value: float | None
+    actual_value: float | None
+    ok: bool
+    compared: int = 0
+    excluded: int = 0
+    one_sided: int = 0
+    message: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{'Omega' if self.kind == 'weights' else 'beta'}_{self.layer}"
+
+    def to_dict(self) -> dict:
+        return {
+            "layer": self.layer,
+            "kind": self.kind,
+            "shape": list(self.shape),
+            "actual_shape": None if self.actual_shape is None else list(self.actual_shape),
+            "max_abs_error": _number(self.max_abs_error),
+            "max_rel_error": _number(self.max_rel_error),
+            "worst_index": None if self.worst_index is None else list(self.worst_index),
+            "expected_value": _number(self.expected_value),
+            "actual_value": _number(self.actual_value),
+            "ok": self.ok,
+            "compared": self.compared,
+            "excluded": self.excluded,
+            "one_sided": self.one_sided,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """All tensors of two gradients compared: ``label`` says which ("manual vs jax"), rows in layer order."""
+
+    label: str
+    rows: tuple
+    rtol: float
+    atol: float
+    scale: float
+    notes: tuple = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return all(row.ok for row in self.rows)
+
+    @property
+    def failing(self) -> tuple:
+        return tuple(row for row in self.rows if not row.ok)
+
+    @property
+    def excluded(self) -> int:
+        return sum(row.excluded for row in self.rows)
+
+    @property
+    def one_sided(self) -> int:
+        return sum(row.one_sided for row in self.rows)
+
+    def row(self, layer: int, kind: str) -> TensorComparison:
+        for row in self.rows:
+            if row.layer == layer and row.kind == kind:
+                return row
+        raise KeyError((layer, kind))
+
+    def to_dict(self) -> dict:
+        return {
+            "label": self.label,
+            "ok": self.ok,
+            "rtol": self.rtol,
+            "atol": self.atol,
+            "scale": _number(self.scale),
+            "excluded": self.excluded,
+            "one_sided": self.one_sided,
+            "notes": list(self.notes),
+            "rows": [row.to_dict() for row in self.rows],
+        }
+
+    def __str__(self) -> str:
+        header = (
+            "tensor",
+            "shape",
+            "max abs err",
+            "max rel err",
+            "worst at",
+            "expected",
+            "actual",
+            "excl",
+            "",
+        )
+        lines = [header]
+        for r in self.rows:
+            lines.append(
+                (
+                    r.name,
+                    "x".join(map(str, r.shape)),
+                    fmt(r.max_abs_error),
+                    fmt(r.max_rel_error),
+                    "" if r.worst_index is None else ",".join(map(str, r.worst_index)),
+                    fmt(r.expected_value),
+                    fmt(r.actual_value),
+                    str(r.excluded),
+                    "ok" if r.ok else "FAIL" + (f" ({r.message})" if r.message else ""),
+                )
+            )
+        title = (
+            f"{self.label}: {'ok' if self.ok else 'FAIL'}  "
+            f"(rtol {self.rtol:.0e}, atol {self.atol:.0e} x scale {self.scale:.2e})"
+        )
+        return title + "\n" + render_table(lines)
+
+
+def render_table(lines) -> str:
+    """Rows of strings as aligned columns (first column left-aligned, the others right-aligned)."""
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    out = []
+    for line in lines:
+        cells = [line[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(line[1:-1], widths[1:-1], strict=False)
+        ]
+        out.append("  ".join(cells + [line[-1]]).rstrip())
+    return "\n".join(out)
+
+
+def _shape_of(value):
+    return tuple(np.shape(value)) if isinstance(value, np.ndarray) else None
+
+
+def _failed(layer, kind, shape, actual_shape, message) -> TensorComparison:
+    return TensorComparison(
+        layer=layer, kind=kind, shape=shape, actual_shape=actual_shape, max_abs_error=None,
+        max_rel_error=None, worst_index=None, expected_value=None, actual_value=None, ok=False,
+        message=message,
+    )  # fmt: skip
+
+
+def _concat(parts, sizes, fill):
+    """One flat float64 array of per-tensor values (None: ``fill``; a scalar: broadcast)."""
+    if all(np.isscalar(p) for p in parts) and len(set(parts)) == 1:
+        return parts[0]
+    return np.concatenate(
+        [
+            np.broadcast_to(fill if p is None else p, (n,)) if np.ndim(p) == 0 or p is None else np.ravel(p)
+            for p, n in zip(parts, sizes, strict=True)
+        ]
+    )
+
+
+def compare_tensors(items, *, scale: float | None = None) -> list:
+    """Compare many tensors in one vectorised pass; ``items`` are tuples
+    ``(layer, kind, expected, actual, include, rtol, atol, one_sided)`` (``include`` None: all entries;
+    ``rtol``/``atol`` scalars or per-entry arrays); ``scale`` None: the largest |expected| entry (1.0 if
+    all are 0). Returns one ``TensorComparison`` per item, in order."""
+    rows = [None] * len(items)
+    good = []
+    for i, (layer, kind, expected, actual, *_rest) in enumerate(items):
+        shape = tuple(expected.shape)
+        actual_shape = _shape_of(actual)
+        if actual_shape is None:
+            rows[i] = _failed(
+                layer,
+                kind,
+                shape,
+                None,
+                f"missing: expected an array of shape {shape}, got {type(actual).__name__}",
+            )
+        elif actual_shape != shape:
+            rows[i] = _failed(
+                layer, kind, shape, actual_shape, f"wrong shape: expected {shape}, got {actual_shape}"
+            )
+        elif actual.dtype.kind not in "fiub":
+            rows[i] = _failed(
+                layer, kind, shape, actual_shape, f"dtype {actual.dtype} is not a real number type"
+            )
+        elif expected.size:
+            good.append(i)
+        else:
+            rows[i] = TensorComparison(layer, kind, shape, shape, 0.0, 0.0, None, None, None, True)
+    if not good:
+        return rows
+    sel = [items[i] for i in good] if len(good) < len(items) else items
+    sizes = [it[2].size for it in sel]
+    starts = np.cumsum([0] + sizes[:-1])
+    e = np.concatenate([it[2].ravel() for it in sel]).astype(np.float64, copy=False)
+    if scale is None:
+        every = e if sel is items else np.concatenate([it[2].ravel() for it in items])
+        scale = float(np.abs(every).max(initial=0.0))
+        scale = scale if 0 < scale < np.inf else 1.0
+    a = np.concatenate([it[3].ravel() for it in sel]).astype(np.float64, copy=False)
+    rtol = _concat([it[5] for it in sel], sizes, 0.0)
+    atol = _concat([it[6] for it in sel], sizes, 0.0)
+    masks = [it[4] for it in sel]
+    include = None if all(m is None for m in masks) else _concat(masks, sizes, True).astype(bool, copy=False)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        error = np.abs(a - e)
+        magnitude = np.abs(e)
+        share = error / (atol * scale + rtol * magnitude)
+        relative = error / magnitude
+    exact = error == 0
+    share[exact] = 0.0
+    relative[exact] = 0.0
+    nan = np.isnan(error)
+    share[nan] = np.inf  # NaN in `actual` is the worst entry: it agrees with nothing
+    if include is not None:
+        share[~include] = -1.0
+        error[~include] = 0.0
+        relative[~include] = 0.0
+        nan &= include
+        excluded = np.add.reduceat(~include, starts).tolist()
+    else:
+        excluded = [0] * len(sel)
+    seg_share = np.maximum.reduceat(share, starts)
+    bounds = np.append(starts, e.size).tolist()
+    worst = np.array(
+        [lo + int(share[lo:hi].argmax()) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+    )
+    ok_all = ((seg_share <= 1.0) & ~np.logical_or.reduceat(nan, starts)).tolist()
+    seg_nan = np.logical_or.reduceat(nan, starts).tolist()
+    seg_error = np.maximum.reduceat(error, starts).tolist()
+    seg_relative = np.maximum.reduceat(relative, starts).tolist()
+    worst_e, worst_a = e[worst].tolist(), a[worst].tolist()
+    local = (worst - starts).tolist()
+    for j, it in enumerate(sel):
+        layer, kind, expected, _, _, _, _, one_sided = it
+        shape = expected.shape
+        if excluded[j] == sizes[j]:
+            row = TensorComparison(
+                layer, kind, shape, shape, 0.0, 0.0, None, None, None, True, excluded=excluded[j]
+            )
+        else:
+            ok = ok_all[j]
+            index = divmod(local[j], shape[1]) if len(shape) == 2 else np.unravel_index(local[j], shape)
+            row = TensorComparison(
+                layer, kind, shape, shape, float("nan") if seg_nan[j] else seg_error[j],
+                float("nan") if seg_nan[j] else seg_relative[j], tuple(int(k) for k in index), worst_e[j],
+                worst_a[j], ok, sizes[j] - excluded[j], excluded[j], int(one_sided),
+                "" if ok or np.isfinite(worst_a[j]) else "NaN or inf",
+            )  # fmt: skip
+        rows[good[j]] = row
+    return rows
+
+
+def compare_tensor(
+    expected, actual, *, layer: int, kind: str, rtol, atol, scale: float, include=None, one_sided: int = 0
+) -> TensorComparison:
+    """Compare one tensor (see ``compare_tensors``): ``rtol``/``atol`` scalars or per-entry arrays,
+    ``include`` a mask of the entries compared (the others are counted as excluded)."""
+    return compare_tensors([(layer, kind, expected, actual, include, rtol, atol, one_sided)], scale=scale)[0]
+
+
+def compare_gradients(
+    expected,
+    actual,
+    *,
+    rtol=None,
+    atol=None,
+    dtype=None,
+    kind: str = "analytic",
+    scale=None,
+    include=None,
+    label: str = "expected vs actual",
+) -> Comparison:
+    """Compare two gradients ``(all_dl_dweights, all_dl_dbiases)`` tensor by tensor.
+
+    ``expected`` is trusted (it sets the shapes and, unless ``scale`` is given, the scale: its largest
+    entry); ``actual`` may be anything a user returned (a wrong shape or a missing tensor is a failing
+    row, not an exception). ``rtol``/``atol`` default to ``tolerance_for(dtype, kind)`` with ``dtype``
+    that of ``expected``. ``include`` is an optional pair of lists of boolean masks (True: compare).
+    Returns a ``Comparison`` with one row per tensor, layer by layer, weights before biases.
+    """
+    expected_w, expected_b = expected
+    if dtype is None:
+        dtype = expected_w[0].dtype
+    tolerance = tolerance_for(dtype, kind)
+    rtol = tolerance.rtol if rtol is None else rtol
+    atol = tolerance.atol if atol is None else atol
+    if scale is None:
+        scale = gradient_scale(expected)
+    rows = compare_pairs(expected, actual, rtol=rtol, atol=atol, scale=scale, include=include)
+    return Comparison(label, tuple(rows), float(np.max(rtol)), float(np.max(atol)), float(scale))
+
+
+def compare_pairs(expected, actual, *, rtol, atol, scale: float, include=None, one_sided=None) -> list:
+    """Rows for two gradient pairs, layer by layer, weights before biases. ``rtol``, ``atol``, ``include``
+    and ``one_sided`` are scalars or pairs of per-tensor lists (arrays of entries; counts)."""
+    expected_w, expected_b = expected
+    actual_parts = _split(actual, len(expected_w))
+
+    def pick(value, part, layer):
+        return value[part][layer] if isinstance(value, (list, tuple)) else value
+
+    items = [(layer, KINDS[part], (expected_w, expected_b)[part][layer], actual_parts[part][layer],
+              pick(include, part, layer), pick(rtol, part, layer), pick(atol, part, layer),
+              pick(one_sided, part, layer) or 0)
+             for layer in range(len(expected_w)) for part in (0, 1)]  # fmt: skip
+    return compare_tensors(items, scale=scale)
+
+
+def _split(actual, n_layers: int):
+    """The user's pair of lists, padded with None where entries are missing (never raises)."""
+    try:
+        weights, biases = actual
+        weights, biases = list(weights), list(biases)
+    except (TypeError, ValueError):
+        weights, biases = [], []
+    pad = [None] * n_layers
+    return (weights + pad)[:n_layers], (biases + pad)[:n_layers]

@@ -1,0 +1,21 @@
+"""Shared fixtures: one seeded RNG, and a reproducible Hypothesis profile (no example database)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+# CI runs the same examples every time: derandomized, no database, no deadline (JAX compiles per shape).
+settings.register_profile(
+    "ci", derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("ci")
+
+SEED = 20240607
+
+
+@pytest.fixture
+def rng():
+    """The one seeded generator of a test: ``np.random.default_rng``, never the legacy global stream."""
+    return np.random.default_rng(SEED)

@@ -1,0 +1,2 @@
+def backward_pass(all_weights, all_biases):
+    return [], []
