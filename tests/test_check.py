@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from manual_backprop import (
+    backward_pass,
     check_backward,
     compute_network_output,
     numerical_gradients,
@@ -13,7 +14,7 @@ from manual_backprop import (
     three_way_check,
     udl_network,
 )
-from manual_backprop.check import CONVENTIONS, fd_cost
+from manual_backprop.check import CONVENTIONS, fd_cost, make_battery
 from manual_backprop.tolerances import tolerance_for
 
 X, Y = np.array([[1.2]]), np.array([[20.0]])
@@ -166,3 +167,45 @@ def test_check_backward_passes_a_right_function_for_other_activations_and_losses
     right = partial(backward_pass, activation=activation, loss=loss)
     report = check_backward(right, activation=activation, loss=loss, batch=2, dtype=np.float32)
     assert report.ok, str(report)
+
+
+def _greater_or_equal_mask(all_weights, all_biases, all_f, all_h, y):
+    """The notebook's backward pass with ReLU'(0) taken as 1 (mask f >= 0) instead of 0."""
+    K = len(all_weights) - 1
+    dW, dB = [None] * (K + 1), [None] * (K + 1)
+    delta = all_h[-1] - y
+    for layer in reversed(range(K + 1)):
+        dW[layer] = delta @ all_h[layer].T
+        dB[layer] = delta.sum(axis=1, keepdims=True)
+        if layer > 0:
+            delta = (all_weights[layer].T @ delta) * (all_f[layer - 1] >= 0)
+    return dW, dB
+
+
+def test_the_battery_tests_the_derivative_convention_at_the_kink():
+    report = check_backward(_greater_or_equal_mask)
+    failing = [case.name for case in report.failing]
+    assert failing == ["exact kinks"], failing
+
+
+def test_the_battery_gives_softmax_more_than_one_output():
+    cases = make_battery(loss="softmax_cross_entropy")
+    assert all(case.sizes[-1] >= 2 for case in cases)
+    def zeros(W, B, F, H, y):
+        return [np.zeros_like(w) for w in W], [np.zeros_like(b) for b in B]
+
+    report = check_backward(zeros, loss="softmax_cross_entropy")
+    assert not any(case.ok for case in report.cases)
+
+
+def test_check_backward_refuses_an_empty_battery_and_a_bad_seed():
+    with pytest.raises(ValueError, match="cases is empty"):
+        check_backward(backward_pass, cases=[])
+    with pytest.raises(ValueError, match="seed must be at least 0"):
+        check_backward(backward_pass, seed=-1)
+
+
+def test_an_overflowing_forward_pass_is_an_error_not_a_failed_gradient():
+    weights, biases = udl_network()
+    with pytest.raises(ValueError, match=r"forward pass overflows: all_f\[\d\]"):
+        three_way_check([w * 1e200 for w in weights], biases, [[1.2]], [[20.0]])

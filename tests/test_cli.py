@@ -82,7 +82,7 @@ def test_verbose_prints_the_notebooks_arrays():
 def test_grading_a_correct_file():
     result = run("check", "--backward", f"{ZOO / 'passes.py'}:backward_pass")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "10/10 cases pass" in result.stdout
+    assert "11/11 cases pass" in result.stdout
 
 
 def test_grading_a_broken_file_says_where_and_what():
@@ -136,6 +136,11 @@ def test_verbose_shows_the_traceback_of_a_bad_import():
         ("check", "--depth", "-1"),
         ("check", "--fd", "sideways"),
         ("check", "--step", "0"),
+        ("check", "--seed", "99999999999"),
+        ("check", "--loss", "softmax_cross_entropy", "--output-dim", "1"),
+        ("check", "--fd", "taylor", "--step", "0.1"),
+        ("check", "--backward", f"{ZOO / 'passes.py'}:backward_pass", "--depth", "3"),
+        ("check", "--backward", f"{ZOO / 'passes.py'}:backward_pass", "--fd", "taylor"),
         ("frobnicate",),
         (),
     ],
@@ -148,3 +153,42 @@ def test_usage_errors_exit_2(args):
 def test_help_shows_examples():
     result = run("check", "--help")
     assert result.returncode == 0 and "examples:" in result.stdout and "--backward" in result.stdout
+
+
+def test_what_the_graded_code_prints_does_not_spoil_the_json(tmp_path):
+    (tmp_path / "noisy.py").write_text(
+        "from manual_backprop import backward_pass\n"
+        "print('imported')\n"
+        "def backward(W, B, F, H, y):\n"
+        "    print('debug', len(W))\n"
+        "    return backward_pass(W, B, F, H, y)\n"
+    )
+    result = run("check", "--backward", f"{tmp_path / 'noisy.py'}:backward", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["ok"] is True
+    assert "imported" in result.stderr and "debug" in result.stderr
+
+
+def test_a_graded_file_imports_its_neighbours_and_modules_load_from_the_current_folder(tmp_path):
+    (tmp_path / "helper.py").write_text(
+        "from manual_backprop import backward_pass as correct\n"
+    )
+    (tmp_path / "mine.py").write_text("from helper import correct\n")
+    elsewhere = run("check", "--backward", f"{tmp_path / 'mine.py'}:correct")
+    assert elsewhere.returncode == 0, elsewhere.stderr
+    script = [sys.executable, "-c", "import sys; from manual_backprop.cli import main; sys.exit(main())"]
+    here = subprocess.run([*script, "check", "--backward", "helper:correct"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert here.returncode == 0, here.stderr
+
+
+def test_softmax_gets_more_than_one_output_by_default():
+    result = run("check", "--loss", "softmax_cross_entropy", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["report"]["sizes"][-1] == 3
+
+
+def test_a_failing_witness_is_told_apart_from_a_failing_gradient():
+    result = run("check", "--activation", "tanh", "--step", "1")
+    assert result.returncode == 1
+    assert "manual backprop and jax.grad agree, but the witness" in result.stdout

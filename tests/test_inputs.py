@@ -19,6 +19,7 @@ from manual_backprop import (
     manual_gradients,
     numerical_gradients,
     random_network,
+    udl_network,
 )
 from manual_backprop.validate import check_finite, check_parameters
 from oracle import jax_gradients, jax_loss, jax_network_output
@@ -508,3 +509,29 @@ def test_large_finite_parameters_raise_no_warning(function):
             function(weights, biases, all_f, all_h, y)
         else:
             function(weights, biases, net_input, y)
+
+
+# ---- network builders name the argument at fault -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda: random_network([3, 2], weight_std="a"), TypeError, "weight_std must be a number"),
+        (lambda: random_network([3, 2], bias_std=None), TypeError, "bias_std must be a number"),
+        (lambda: random_network([3, 2], rng=-1), ValueError, "rng must be a non-negative integer seed"),
+        (lambda: random_network([3, 2], rng=1.5), TypeError, "rng must be None"),
+        (lambda: random_network(None), TypeError, "layer_sizes must be a list"),
+        (lambda: udl_network(seed=1.5), TypeError, "seed must be an integer"),
+        (lambda: udl_network(seed=2**32), ValueError, r"seed must be at most 2\*\*32 - 1"),
+    ],
+)
+def test_network_builders_name_the_bad_argument(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_the_oracle_names_a_missing_target():
+    weights, biases = udl_network()
+    with pytest.raises(TypeError, match="y must be an array"):
+        jax_gradients(weights, biases, np.array([[1.2]]), None)

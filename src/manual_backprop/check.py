@@ -20,7 +20,7 @@ from .diagnose import Diagnosis, diagnose_tensor, first_wrong_layer, make_contex
 from .directional import directional_check, taylor_check
 from .finite_diff import numerical_gradients
 from .losses import loss_gradient, loss_terms
-from .network import random_network, udl_network
+from .network import _check_seed, random_network, udl_network
 from .tolerances import gradient_scale, tolerance_for
 from .validate import LOSSES, check_columns, check_loss_name, check_parameters, check_target
 
@@ -35,8 +35,8 @@ CONVENTIONS = (
     "derivatives at kinks follow jax.nn: ReLU'(0) = 0, leaky ReLU'(0) = 1",
     "an entry whose finite difference crossed a kink is compared with the one-sided difference on a side "
     "where no unit changes state (for a unit exactly on its kink that is the side ReLU'(0) = 0 selects: "
-    "the unit stays off), with the forward step and the forward tolerance; entries that cross on both sides "
-    "(several units on kinks) are excluded and counted",
+    "the unit stays off), with the default forward step and the forward tolerance; entries that cross on "
+    "both sides (several units on kinks) are excluded and counted",
 )
 
 
@@ -204,6 +204,19 @@ def _compare_fd(analytic, fd_values, rtol, atol, include, sided, label, main):
     return Comparison(label, tuple(rows), main.rtol, main.atol, float(scale), notes)
 
 
+def _check_forward_is_finite(all_f, loss_value: float):
+    """A ValueError naming the first layer whose pre-activations overflow: no gradient to check there."""
+    for k, f in enumerate(all_f):
+        if not np.isfinite(f).all():
+            bad = tuple(int(i) for i in np.argwhere(~np.isfinite(f))[0])
+            raise ValueError(
+                f"the forward pass overflows: all_f[{k}]{list(bad)} = {f[bad]} (largest finite "
+                f"{np.finfo(f.dtype).max:.1e}); scale the parameters or the input down"
+            )
+    if not np.isfinite(loss_value):
+        raise ValueError(f"the loss overflows ({loss_value}); scale the parameters, input or target down")
+
+
 def three_way_check(
     all_weights,
     all_biases,
@@ -232,8 +245,10 @@ def three_way_check(
     x = check_columns(net_input, "net_input", weights[0].shape[1], dtype)
     target = check_target(y, loss, weights[-1].shape[0], x.shape[1], dtype)
     # Checked once here; the manual witness then runs the book's equations on the checked arrays.
-    net_output, all_f, all_h = forward(weights, biases, x, act)
-    loss_value = float(loss_terms(loss, net_output, target).sum())
+    with np.errstate(over="ignore", invalid="ignore"):
+        net_output, all_f, all_h = forward(weights, biases, x, act)
+        loss_value = float(loss_terms(loss, net_output, target).sum())
+    _check_forward_is_finite(all_f, loss_value)
     manual = backward(weights, all_f, all_h, loss_gradient(loss, net_output, target), act)
     oracle = _oracle()(weights, biases, x, y, activation=activation, loss=loss)
     manual_vs_jax = compare_gradients(oracle, manual, dtype=dtype, label="manual vs jax")
@@ -314,8 +329,9 @@ class Case:
 
 
 # (name, layer sizes, seed): unequal widths so that a missing transpose cannot hide, K = 0..8, one square
-# network (where a missing transpose runs and must be caught by value), and pairs with equal shapes but
-# different values (a function that remembers a previous call is caught).
+# network (where a missing transpose runs and must be caught by value), pairs with equal shapes but
+# different values (a function that remembers a previous call is caught), and a network sitting on its
+# kinks.
 BATTERY = (
     ("notebook", None, 0),
     ("notebook shapes, seed 1", None, 1),
@@ -326,8 +342,12 @@ BATTERY = (
     ("K=4", (3, 6, 2, 5, 4, 2), 14),
     ("K=8", (2, 3, 5, 4, 6, 3, 5, 2, 4, 3), 15),
     ("K=8, seed 16", (2, 3, 5, 4, 6, 3, 5, 2, 4, 3), 16),
+    ("exact kinks", "kinks", 17),
     ("notebook again", None, 0),
 )
+# The "exact kinks" network has integer-valued parameters and input, so that pre-activations are exactly 0
+# and the derivative convention at the kink (ReLU'(0) = 0, leaky ReLU'(0) = 1) decides the gradient.
+KINK_SIZES = (3, 5, 4, 3)
 
 
 def _target(loss: str, rng, rows: int, columns: int, dtype, least_squares=None):
@@ -352,6 +372,50 @@ def _live(weights, x, act) -> bool:
     return True
 
 
+def _flipped_at_kink(act):
+    """a'(f) with the other one-sided derivative at f = 0 (ReLU: 1 instead of 0): the classic slip."""
+    one = np.ones(1)
+    at_zero, left, right = (float(act.derivative(v)[0]) for v in (0 * one, -one, one))
+    other = left if at_zero == right else right
+    return lambda f: np.where(f == 0, f.dtype.type(other), act.derivative(f))
+
+
+def _gradient_with(weights, all_f, all_h, delta, derivative) -> list:
+    """The backward pass with a given a'(f), flattened: only to tell whether a'(0) matters on a network."""
+    grads = []
+    for layer in reversed(range(len(weights))):
+        grads += [delta @ all_h[layer].T, delta.sum(axis=1, keepdims=True)]
+        if layer > 0:
+            delta = (weights[layer].T @ delta) * derivative(all_f[layer - 1])
+    return grads
+
+
+def _kink_network(act, loss: str, batch: int, seed: int, dtype):
+    """Integer-valued parameters and input with pre-activations exactly 0 where a'(0) changes the gradient.
+
+    For a smooth activation any such network does (a'(0) is no convention there).
+    """
+    flipped = _flipped_at_kink(act) if act.kinked else None
+    for attempt in range(500):
+        rng = np.random.default_rng([seed, 17, attempt])
+        shapes = zip(KINK_SIZES[1:], KINK_SIZES[:-1], strict=True)
+        weights = [rng.integers(-1, 2, shape).astype(float) for shape in shapes]
+        biases = [rng.integers(-1, 2, (o, 1)).astype(float) for o in KINK_SIZES[1:]]
+        x = rng.integers(-1, 2, (KINK_SIZES[0], batch)).astype(float)
+        y = _target(loss, rng, KINK_SIZES[-1], batch, dtype, rng.integers(-2, 3, (KINK_SIZES[-1], batch)))
+        net_output, all_f, all_h = forward(weights, biases, x, act)
+        if not any((f == 0).any() for f in all_f[:-1]) or not _live(weights, x, act):
+            continue
+        if flipped is None:
+            break
+        delta = loss_gradient(loss, net_output, check_target(y, loss, KINK_SIZES[-1], batch, np.float64))
+        right = _gradient_with(weights, all_f, all_h, delta, act.derivative)
+        slipped = _gradient_with(weights, all_f, all_h, delta, flipped)
+        if any(not np.allclose(a, b) for a, b in zip(right, slipped, strict=True)):
+            break
+    return weights, biases, x, y
+
+
 def make_battery(
     activation: str = "relu", loss: str = "least_squares", batch: int = 1, dtype=np.float64, seed: int = 0
 ) -> list:
@@ -360,15 +424,20 @@ def make_battery(
     loss = check_loss_name(loss)
     if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
         raise ValueError(f"batch must be an integer >= 1, got {batch!r}")
+    seed = _check_seed(seed)
     dtype = np.dtype(dtype)
+    # A softmax over one output is constant (its gradient is 0): the notebook's shapes get 3 outputs there.
+    notebook_outputs = 3 if loss == "softmax_cross_entropy" else 1
     cases = []
     for name, sizes, case_seed in BATTERY:
         rng = np.random.default_rng([seed, case_seed])
         if sizes is None:
-            weights, biases = udl_network(seed=seed + case_seed)
+            weights, biases = udl_network(seed=(seed + case_seed) % 2**32, D_o=notebook_outputs)
             x = np.full((1, batch), 1.2)
             x[:, 1:] += rng.standard_normal((1, batch - 1))
-            y = _target(loss, rng, 1, batch, dtype, np.full((1, batch), 20.0))
+            y = _target(loss, rng, notebook_outputs, batch, dtype, np.full((notebook_outputs, batch), 20.0))
+        elif sizes == "kinks":
+            weights, biases, x, y = _kink_network(act, loss, batch, seed, dtype)
         else:
             for attempt in range(50):
                 weights, biases = random_network(
@@ -688,6 +757,8 @@ def check_backward(
     if dtype not in (np.float64, np.float32):
         raise TypeError(f"dtype must be float64 or float32, got {dtype}")
     cases = make_battery(activation, loss, batch, dtype, seed) if cases is None else list(cases)
+    if not cases:
+        raise ValueError("cases is empty: nothing to grade (pass None for the standard battery)")
     oracle, history = _oracle(), []
     results = tuple(_grade_case(backward, case, activation, loss, oracle, history) for case in cases)
     name = getattr(backward, "__qualname__", None) or repr(backward)

@@ -8,6 +8,7 @@ stderr; a traceback only with ``--verbose``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import inspect
@@ -34,7 +35,7 @@ class UsageError(Exception):
     """A mistake in the command line or in the function to grade: one line on stderr, exit 2."""
 
 
-def _positive_int(minimum):
+def _positive_int(minimum, maximum=None):
     def parse(text):
         try:
             value = int(text)
@@ -42,6 +43,8 @@ def _positive_int(minimum):
             raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum}, got {value}")
         return value
 
     return parse
@@ -79,18 +82,20 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    check.add_argument("--depth", type=_positive_int(0), default=5, help="K, the number of hidden layers (5)")
-    check.add_argument("--width", type=_positive_int(1), default=6, help="D, units per hidden layer (6)")
-    check.add_argument("--input-dim", type=_positive_int(1), default=1, help="D_i (1)")
-    check.add_argument("--output-dim", type=_positive_int(1), default=1, help="D_o (1)")
+    # Defaults of the network's shape are filled in later (NETWORK_DEFAULTS), so that --backward, which
+    # grades on its own battery of networks, can refuse them instead of ignoring them.
+    check.add_argument("--depth", type=_positive_int(0), help="K, the number of hidden layers (5)")
+    check.add_argument("--width", type=_positive_int(1), help="D, units per hidden layer (6)")
+    check.add_argument("--input-dim", type=_positive_int(1), help="D_i (1)")
+    check.add_argument(
+        "--output-dim", type=_positive_int(1), help="D_o (1; 3 for softmax_cross_entropy)"
+    )
     check.add_argument("--batch", type=_positive_int(1), default=1, help="N, columns of the input (1)")
     check.add_argument("--activation", choices=tuple(ACTIVATIONS), default="relu")
     check.add_argument("--loss", choices=LOSSES, default="least_squares")
-    check.add_argument("--seed", type=_positive_int(0), default=0, help="the notebook's seed (0)")
+    check.add_argument("--seed", type=_positive_int(0, 2**32 - 1), default=0, help="the notebook's seed (0)")
     check.add_argument("--dtype", choices=("float64", "float32"), default="float64")
-    check.add_argument(
-        "--fd", choices=FD_MODES, default="central", help="finite-difference witness (central)"
-    )
+    check.add_argument("--fd", choices=FD_MODES, help="finite-difference witness (central)")
     check.add_argument(
         "--step",
         type=_positive_float,
@@ -107,6 +112,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--verbose", action="store_true", help="notebook-style side-by-side arrays; tracebacks on errors"
     )
     return parser
+
+
+NETWORK_DEFAULTS = {"depth": 5, "width": 6, "input_dim": 1, "fd": "central"}
+
+
+def _fill_defaults(args):
+    """The three-way check's defaults; a softmax over one output is constant, so it gets 3 by default."""
+    for name, value in NETWORK_DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    if args.output_dim is None:
+        args.output_dim = 3 if args.loss == "softmax_cross_entropy" else 1
+    elif args.output_dim == 1 and args.loss == "softmax_cross_entropy":
+        raise UsageError("--output-dim 1 with softmax_cross_entropy: a softmax over one output is constant "
+                         "and every gradient is 0; use --output-dim 2 or more")
+    if args.fd == "taylor" and args.step is not None:
+        raise UsageError("--step does not apply to --fd taylor, which sweeps its own steps")
 
 
 def _network(args):
@@ -143,9 +165,17 @@ def load_function(spec: str):
     target, sep, name = spec.rpartition(":")
     if not sep or not target or not name:
         raise UsageError(f"--backward {spec!r}: expected FILE.py:NAME or MODULE:NAME")
+    # As `python file.py` and `python -m module` would: the file's folder (for its own imports) and the
+    # current folder (for MODULE:NAME) come first on the import path.
+    folders = [os.getcwd()]
     if target.endswith(".py") or os.sep in target or os.path.exists(target):
         if not os.path.isfile(target):
             raise UsageError(f"--backward: no such file {target!r}")
+        folders.insert(0, os.path.dirname(os.path.abspath(target)))
+    for folder in reversed(folders):
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+    if target.endswith(".py") or os.sep in target or os.path.exists(target):
         module_spec = importlib.util.spec_from_file_location(f"_graded_{abs(hash(target))}", target)
         module = importlib.util.module_from_spec(module_spec)
         try:
@@ -192,6 +222,7 @@ def _run_three_way(args, out) -> int:
     from .backprop import compute_network_output
     from .check import three_way_check
 
+    _fill_defaults(args)
     weights, biases, x, y = _network(args)
     report = three_way_check(
         weights,
@@ -219,7 +250,10 @@ def _run_three_way(args, out) -> int:
             file=out,
         )
         return 0 if report.ok else 1
-    shown = f"{output[0, 0]:.3f}" if output.size == 1 else np.array2string(output, precision=3)
+    if output.size == 1:
+        shown = f"{output[0, 0]:.3f}"
+    else:  # one example: its output column as a row; a batch: the array
+        shown = np.array2string(output.ravel() if output.shape[1] == 1 else output, precision=3)
     print(
         f"network {'-'.join(map(str, report.sizes))}, batch {report.batch}: output {shown}, "
         f"loss {report.loss_value:.3f}",
@@ -231,11 +265,15 @@ def _run_three_way(args, out) -> int:
     witness = {"directional": "the directional check", "taylor": "the Taylor test"}.get(
         report.fd, f"{report.fd} finite differences"
     )
-    verdict = (
-        f"OK: manual backprop, jax.grad and {witness} agree"
-        if report.ok
-        else "FAIL: the gradients disagree (see the rows marked FAIL)"
-    )
+    if report.ok:
+        verdict = f"OK: manual backprop, jax.grad and {witness} agree"
+    elif not report.manual_vs_jax.ok:
+        verdict = "FAIL: manual backprop and jax.grad disagree (see the rows marked FAIL)"
+    else:
+        verdict = (
+            f"FAIL: manual backprop and jax.grad agree, but the witness ({witness}) disagrees with both: "
+            "suspect the witness (its step, or a check too coarse for this network) before the gradient"
+        )
     print(verdict, file=out)
     return 0 if report.ok else 1
 
@@ -243,15 +281,22 @@ def _run_three_way(args, out) -> int:
 def _run_backward(args, out) -> int:
     from .check import check_backward
 
-    function = load_function(args.backward)
-    report = check_backward(
-        function,
-        activation=args.activation,
-        loss=args.loss,
-        batch=args.batch,
-        dtype=np.dtype(args.dtype),
-        seed=args.seed,
-    )
+    shaping = ("depth", "width", "input_dim", "output_dim", "fd", "step")
+    given = [f"--{name.replace('_', '-')}" for name in shaping if getattr(args, name) is not None]
+    if given:
+        raise UsageError(f"{' '.join(given)}: not used with --backward, which grades on a fixed battery of "
+                         "networks (--activation, --loss, --batch, --dtype and --seed shape it)")
+    # Whatever the graded code prints goes to stderr: stdout carries the results (one JSON with --json).
+    with contextlib.redirect_stdout(sys.stderr):
+        function = load_function(args.backward)
+        report = check_backward(
+            function,
+            activation=args.activation,
+            loss=args.loss,
+            batch=args.batch,
+            dtype=np.dtype(args.dtype),
+            seed=args.seed,
+        )
     if args.json:
         print(
             json.dumps(

@@ -19,6 +19,35 @@ def _check_count(value, name: str, minimum: int) -> int:
     return int(value)
 
 
+def _check_seed(seed, name: str = "seed") -> int:
+    """A seed for NumPy's legacy stream: an integer in [0, 2**32 - 1]."""
+    seed = _check_count(seed, name, 0)
+    if seed > 2**32 - 1:
+        raise ValueError(f"{name} must be at most 2**32 - 1, got {seed}")
+    return seed
+
+
+def _generator(rng) -> np.random.Generator:
+    """``rng`` as a Generator: None (fresh entropy), a non-negative integer seed, or a Generator."""
+    if rng is None or isinstance(rng, np.random.Generator):
+        return np.random.default_rng(rng)
+    if isinstance(rng, bool) or not isinstance(rng, numbers.Integral):
+        raise TypeError(f"rng must be None, an integer seed >= 0 or a np.random.Generator, got {rng!r}")
+    if rng < 0:
+        raise ValueError(f"rng must be a non-negative integer seed, got {rng}")
+    return np.random.default_rng(int(rng))
+
+
+def _check_std(value, name: str):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    if not (np.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
 def udl_network(seed: int = 0, K: int = 5, D: int = 6, D_i: int = 1, D_o: int = 1):
     """The notebook's network: K hidden layers of D units, drawn in the notebook's order.
 
@@ -29,6 +58,7 @@ def udl_network(seed: int = 0, K: int = 5, D: int = 6, D_i: int = 1, D_o: int = 
     Returns ``(all_weights, all_biases)``: K+1 float64 arrays each, shapes (D, D_i), (D, D), ..., (D_o, D)
     and (D, 1), ..., (D_o, 1).
     """
+    seed = _check_seed(seed)
     K = _check_count(K, "K", 1)  # the notebook draws distinct first and last layers
     D, D_i, D_o = (_check_count(v, n, 1) for v, n in ((D, "D"), (D_i, "D_i"), (D_o, "D_o")))
     stream = np.random.RandomState(seed)
@@ -51,16 +81,19 @@ def random_network(layer_sizes, *, rng=None, dtype=np.float64, weight_std=None, 
     are N(0, bias_std^2). ``rng`` is a seed or a ``np.random.Generator`` (None: a fresh, unseeded one).
     Returns ``(all_weights, all_biases)`` of ``dtype`` (float64 or float32).
     """
+    if isinstance(layer_sizes, (str, bytes)) or not hasattr(layer_sizes, "__iter__"):
+        raise TypeError(f"layer_sizes must be a list of integers [D_i, D_1, ..., D_o], got {layer_sizes!r}")
     sizes = [_check_count(d, f"layer_sizes[{i}]", 1) for i, d in enumerate(layer_sizes)]
     if len(sizes) < 2:
         raise ValueError(f"layer_sizes needs at least an input and an output size, got {list(layer_sizes)}")
     dtype = np.dtype(dtype)
     if dtype not in (np.float64, np.float32):
         raise TypeError(f"dtype must be float64 or float32, got {dtype}")
-    for name, value in (("weight_std", weight_std), ("bias_std", bias_std)):
-        if value is not None and not (np.isfinite(value) and value >= 0):
-            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    weight_std = _check_std(weight_std, "weight_std")
+    bias_std = _check_std(bias_std, "bias_std")
+    if bias_std is None:
+        raise TypeError("bias_std must be a number, got None")
+    generator = _generator(rng)
     all_weights, all_biases = [], []
     for D_in, D_out in zip(sizes[:-1], sizes[1:], strict=True):
         std = np.sqrt(2.0 / D_in) if weight_std is None else weight_std

@@ -91,8 +91,11 @@ def _check_finite(array, name):
         raise ValueError(f"{name} contains {array[index]} at index {index}; values must be finite")
 
 
-def _prepare(all_weights, all_biases, net_input, y=None, loss="least_squares"):
-    """Checked NumPy copies of the arguments in one floating dtype, and that dtype."""
+_NO_TARGET = object()
+
+
+def _prepare(all_weights, all_biases, net_input, y=_NO_TARGET, loss="least_squares"):
+    """Checked NumPy arrays of the arguments in one floating dtype, and that dtype (no target: y omitted)."""
     for name, seq in (("all_weights", all_weights), ("all_biases", all_biases)):
         if isinstance(seq, (np.ndarray, str)) or not isinstance(seq, (list, tuple)):
             raise TypeError(f"{name} must be a list or tuple of arrays, got {type(seq).__name__}")
@@ -127,8 +130,10 @@ def _prepare(all_weights, all_biases, net_input, y=None, loss="least_squares"):
     weights = [w.astype(dtype, copy=False) for w in weights]
     biases = [b.astype(dtype, copy=False) for b in biases]
     x = x.astype(dtype, copy=False)
-    if y is None:
+    if y is _NO_TARGET:
         return weights, biases, x, None, dtype
+    if y is None:
+        raise TypeError("y must be an array of targets (D_o, N), or class indices (N,) for softmax, got None")
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
     columns = x.shape[1]
