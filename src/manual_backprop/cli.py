@@ -265,7 +265,17 @@ def _run_three_way(args, out) -> int:
     witness = {"directional": "the directional check", "taylor": "the Taylor test"}.get(
         report.fd, f"{report.fd} finite differences"
     )
-    if report.ok:
+    undecided = [
+        who
+        for who, rep in (("manual", report.manual_directional), ("jax", report.jax_directional))
+        if getattr(rep, "verdict", None) == "inconclusive"
+    ]
+    if report.ok and undecided:
+        verdict = (
+            f"OK, in part: manual backprop and jax.grad agree; {witness} was inconclusive for "
+            f"{' and '.join(undecided)} (see its notes), so it witnesses nothing here"
+        )
+    elif report.ok:
         verdict = f"OK: manual backprop, jax.grad and {witness} agree"
     elif not report.manual_vs_jax.ok:
         verdict = "FAIL: manual backprop and jax.grad disagree (see the rows marked FAIL)"
