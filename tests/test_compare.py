@@ -53,7 +53,8 @@ def test_a_looser_tolerance_accepts_what_the_default_rejects(gradient):
 
 
 @pytest.mark.parametrize(
-    ("value", "message"), [(None, "missing"), (np.zeros((1, 6)), "wrong shape"), ("junk", "missing")]
+    ("value", "message"),
+    [(None, "missing"), (np.zeros((1, 6)), "wrong shape"), ("junk", "expected a NumPy array, got str")],
 )
 def test_wrong_structure_is_a_failing_row_not_an_exception(gradient, value, message):
     actual = _copy(gradient)

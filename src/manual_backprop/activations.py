@@ -24,6 +24,7 @@ class Activation(NamedTuple):
     function: object  # a(f), elementwise
     derivative: object  # a'(f), elementwise, as a function of the pre-activation f
     kinked: bool  # piecewise linear with a kink at 0: finite differences may cross it
+    slope: object  # what the backward pass multiplies delta by: a'(f), or an array that acts the same
 
 
 def relu(f):
@@ -32,6 +33,11 @@ def relu(f):
 
 def relu_derivative(f):
     return (f > 0).astype(f.dtype)
+
+
+def relu_slope(f):
+    # Multiplying by the boolean f > 0 is multiplying by 1.0 or 0.0, bit for bit, without a float copy.
+    return f > 0
 
 
 def leaky_relu(f):
@@ -61,11 +67,11 @@ def softplus(f):
 
 
 ACTIVATIONS = {
-    "relu": Activation("relu", relu, relu_derivative, True),
-    "leaky_relu": Activation("leaky_relu", leaky_relu, leaky_relu_derivative, True),
-    "tanh": Activation("tanh", np.tanh, tanh_derivative, False),
-    "sigmoid": Activation("sigmoid", sigmoid, sigmoid_derivative, False),
-    "softplus": Activation("softplus", softplus, sigmoid, False),
+    "relu": Activation("relu", relu, relu_derivative, True, relu_slope),
+    "leaky_relu": Activation("leaky_relu", leaky_relu, leaky_relu_derivative, True, leaky_relu_derivative),
+    "tanh": Activation("tanh", np.tanh, tanh_derivative, False, tanh_derivative),
+    "sigmoid": Activation("sigmoid", sigmoid, sigmoid_derivative, False, sigmoid_derivative),
+    "softplus": Activation("softplus", softplus, sigmoid, False, sigmoid),
 }
 
 

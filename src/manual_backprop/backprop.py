@@ -72,10 +72,12 @@ def forward(weights, biases, net_input, act: Activation):
     return h, all_f, all_h
 
 
-def backward(weights, all_f, all_h, dl_df_last, act: Activation):
+def backward(weights, all_f, all_h, dl_df_last, act: Activation, *, overwrite_f: bool = False):
     """Unchecked backward pass from ``dl_df_last`` = dL/df_K (D_o, N).
 
-    Returns ``(all_dl_dweights, all_dl_dbiases)``.
+    Returns ``(all_dl_dweights, all_dl_dbiases)``. With ``overwrite_f=True`` each delta_{k-1} is written
+    over f_{k-1} once a'(f_{k-1}) is taken (scipy's ``overwrite_a``): no fresh (D, N) array per layer,
+    for a caller that owns ``all_f`` and needs it no more.
     """
     n_layers = len(weights)
     all_dl_dweights = [None] * n_layers
@@ -85,8 +87,9 @@ def backward(weights, all_f, all_h, dl_df_last, act: Activation):
         all_dl_dweights[layer] = delta @ all_h[layer].T
         all_dl_dbiases[layer] = delta.sum(axis=1, keepdims=True)
         if layer > 0:
-            delta = weights[layer].T @ delta
-            delta *= act.derivative(all_f[layer - 1])
+            slope = act.slope(all_f[layer - 1])
+            delta = np.matmul(weights[layer].T, delta, out=all_f[layer - 1] if overwrite_f else None)
+            delta *= slope  # delta is ours: a fresh product, or f_{k-1}'s memory
     return all_dl_dweights, all_dl_dbiases
 
 
@@ -132,4 +135,6 @@ def manual_gradients(all_weights, all_biases, net_input, y, *, activation: str =
     x = check_columns(net_input, "net_input", weights[0].shape[1], dtype)
     target = check_target(y, loss, weights[-1].shape[0], x.shape[1], dtype)
     net_output, all_f, all_h = forward(weights, biases, x, act)
-    return backward(weights, all_f, all_h, loss_gradient(loss, net_output, target), act)
+    # all_f is ours and needed no more: dL/df_K takes the place of the output f_K, each delta that of its f.
+    dl_df_last = loss_gradient(loss, net_output, target, out=net_output)
+    return backward(weights, all_f, all_h, dl_df_last, act, overwrite_f=True)

@@ -173,8 +173,52 @@ def render_table(lines) -> str:
     return "\n".join(out)
 
 
-def _shape_of(value):
-    return tuple(np.shape(value)) if isinstance(value, np.ndarray) else None
+def as_gradient_array(value):
+    """``(array, None)`` for a value a user returned as one gradient tensor, else ``(None, message)``.
+
+    A plain ndarray is kept; an ndarray subclass (``np.matrix``) or anything with ``__array__`` (a jax
+    array, a torch tensor, a NumPy scalar) becomes a plain ndarray via ``np.asarray``. None is "missing";
+    a list, a string or any other object is not taken for an array (a list of lists would hide a bug in
+    the user's shapes). Never raises: a value that cannot be converted gets a message saying why.
+    """
+    if value is None:
+        return None, "missing"
+    if type(value) is np.ndarray:
+        return value, None
+    if isinstance(value, np.ndarray) or (hasattr(value, "__array__") and not isinstance(value, (str, bytes))):
+        try:
+            array = np.asarray(value)
+        except Exception as exc:  # e.g. a torch tensor that requires grad or lives on a GPU
+            return None, (
+                f"a {type(value).__name__} that could not be converted to a NumPy array "
+                f"({type(exc).__name__}: {str(exc).strip()[:120]})"
+            )
+        if type(array) is not np.ndarray:  # __array__ may hand back a subclass again
+            array = np.array(array, copy=True, subok=False)
+        return array, None
+    hint = " (return np.array(...), not a list)" if isinstance(value, (list, tuple)) else ""
+    return None, f"expected a NumPy array, got {type(value).__name__}{hint}"
+
+
+def check_tolerance(value, name: str):
+    """``value`` (a number, an array, or nested lists of them) unchanged if every entry is a number >= 0.
+
+    A negative or NaN tolerance would make every comparison pass (or fail) for nonsense reasons: a
+    ``ValueError`` names the argument and the value.
+    """
+    parts = value if isinstance(value, (list, tuple)) else [value]
+    for part in parts:
+        if isinstance(part, (list, tuple)):
+            check_tolerance(part, name)
+            continue
+        try:
+            array = np.asarray(part, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a number >= 0, got {part!r}") from None
+        if array.size and not np.all(array >= 0):  # also False for NaN
+            shown = part if array.ndim == 0 else array[~(array >= 0)].flat[0]
+            raise ValueError(f"{name} must be a number >= 0 (not negative, not NaN), got {shown!r}")
+    return value
 
 
 def _failed(layer, kind, shape, actual_shape, message) -> TensorComparison:
@@ -204,17 +248,15 @@ def compare_tensors(items, *, scale: float | None = None) -> list:
     all are 0). Returns one ``TensorComparison`` per item, in order."""
     rows = [None] * len(items)
     good = []
-    for i, (layer, kind, expected, actual, *_rest) in enumerate(items):
+    items = list(items)
+    for i, (layer, kind, expected, actual, *rest) in enumerate(items):
         shape = tuple(expected.shape)
-        actual_shape = _shape_of(actual)
-        if actual_shape is None:
-            rows[i] = _failed(
-                layer,
-                kind,
-                shape,
-                None,
-                f"missing: expected an array of shape {shape}, got {type(actual).__name__}",
-            )
+        actual, problem = as_gradient_array(actual)
+        if actual is not None:
+            items[i] = (layer, kind, expected, actual, *rest)
+        actual_shape = None if actual is None else tuple(actual.shape)
+        if actual is None:
+            rows[i] = _failed(layer, kind, shape, None, f"{problem}: expected an array of shape {shape}")
         elif actual_shape != shape:
             rows[i] = _failed(
                 layer, kind, shape, actual_shape, f"wrong shape: expected {shape}, got {actual_shape}"
@@ -285,10 +327,23 @@ def compare_tensors(items, *, scale: float | None = None) -> list:
                 layer, kind, shape, shape, float("nan") if seg_nan[j] else seg_error[j],
                 float("nan") if seg_nan[j] else seg_relative[j], tuple(int(k) for k in index), worst_e[j],
                 worst_a[j], ok, sizes[j] - excluded[j], excluded[j], int(one_sided),
-                "" if ok or np.isfinite(worst_a[j]) else "NaN or inf",
+                "" if ok else _failure_message(expected, it[3], worst_a[j]),
             )  # fmt: skip
         rows[good[j]] = row
     return rows
+
+
+def _failure_message(expected, actual, worst_actual) -> str:
+    """Why a tensor of the right shape failed, where one short phrase says it (else "")."""
+    if not np.isfinite(worst_actual):
+        return "NaN or inf"
+    if (
+        actual.dtype.kind == "f"
+        and expected.dtype.kind == "f"
+        and np.finfo(actual.dtype).eps > np.finfo(expected.dtype).eps
+    ):
+        return f"returned {actual.dtype}, expected {expected.dtype}"
+    return ""
 
 
 def compare_tensor(
@@ -296,6 +351,7 @@ def compare_tensor(
 ) -> TensorComparison:
     """Compare one tensor (see ``compare_tensors``): ``rtol``/``atol`` scalars or per-entry arrays,
     ``include`` a mask of the entries compared (the others are counted as excluded)."""
+    check_tolerance(rtol, "rtol"), check_tolerance(atol, "atol"), check_tolerance(scale, "scale")
     return compare_tensors([(layer, kind, expected, actual, include, rtol, atol, one_sided)], scale=scale)[0]
 
 
@@ -309,6 +365,7 @@ def compare_gradients(
     kind: str = "analytic",
     scale=None,
     include=None,
+    allowance=None,
     label: str = "expected vs actual",
 ) -> Comparison:
     """Compare two gradients ``(all_dl_dweights, all_dl_dbiases)`` tensor by tensor.
@@ -316,19 +373,34 @@ def compare_gradients(
     ``expected`` is trusted (it sets the shapes and, unless ``scale`` is given, the scale: its largest
     entry); ``actual`` may be anything a user returned (a wrong shape or a missing tensor is a failing
     row, not an exception). ``rtol``/``atol`` default to ``tolerance_for(dtype, kind)`` with ``dtype``
-    that of ``expected``. ``include`` is an optional pair of lists of boolean masks (True: compare).
+    that of ``expected``; a negative or NaN ``rtol``, ``atol`` or ``scale`` is a ``ValueError``.
+    ``include`` is an optional pair of lists of boolean masks (True: compare). ``allowance`` is an
+    optional pair of lists of absolute per-entry allowances, shaped like the gradient, added to the
+    table's (e.g. ``tolerances.rounding_allowance``: the rounding error this computation can carry).
     Returns a ``Comparison`` with one row per tensor, layer by layer, weights before biases.
     """
     expected_w, expected_b = expected
     if dtype is None:
         dtype = expected_w[0].dtype
     tolerance = tolerance_for(dtype, kind)
-    rtol = tolerance.rtol if rtol is None else rtol
-    atol = tolerance.atol if atol is None else atol
-    if scale is None:
-        scale = gradient_scale(expected)
-    rows = compare_pairs(expected, actual, rtol=rtol, atol=atol, scale=scale, include=include)
-    return Comparison(label, tuple(rows), float(np.max(rtol)), float(np.max(atol)), float(scale))
+    rtol = tolerance.rtol if rtol is None else check_tolerance(rtol, "rtol")
+    atol = tolerance.atol if atol is None else check_tolerance(atol, "atol")
+    scale = gradient_scale(expected) if scale is None else float(check_tolerance(scale, "scale"))
+    notes = ()
+    entry_atol = atol
+    if allowance is not None:
+        check_tolerance(allowance, "allowance")
+        # The comparison's absolute part is atol * scale per entry: the allowance joins it there.
+        unit = scale if scale > 0 else 1.0
+        entry_atol = [[np.asarray(atol, np.float64) * (scale / unit) + np.asarray(a, np.float64) / unit
+                       for a in part] for part in allowance]  # fmt: skip
+        scale = unit
+        largest = max((float(np.max(a, initial=0.0)) for part in allowance for a in part), default=0.0)
+        notes = (f"allowance for rounding in {np.dtype(dtype).name}: up to {largest:.2e} per entry",)
+    rows = compare_pairs(expected, actual, rtol=rtol, atol=entry_atol, scale=scale, include=include)
+    return Comparison(
+        label, tuple(rows), float(np.max(rtol)), float(np.max(atol)), float(scale), notes
+    )
 
 
 def compare_pairs(expected, actual, *, rtol, atol, scale: float, include=None, one_sided=None) -> list:

@@ -5,8 +5,10 @@ produced *at that layer*, given the right delta coming from above (errors flow t
 highest failing layer is where the bug is; the layers below inherit it):
 
 - shape: transposed, bias not summed over the batch, a tensor of another layer, or just the wrong shape;
-- values: NaN or inf, all zeros, sign flipped, scaled by a constant c, transposed (square matrices),
-  equal to another layer's gradient;
+- precision: right to the precision of a lower dtype than the parameters' (returned float32 for float64),
+  or right up to a relative error just above the tolerance (no bug pattern can be told apart there);
+- values: NaN or inf, all zeros, sign flipped, scaled by a constant c, transposed (square matrices whose
+  transpose differs), equal to another layer's gradient;
 - the backward step from layer k+1 to k: activation mask missing, mask from the wrong layer, activations
   h used instead of the mask, Omega instead of Omega^T (missing transpose); the weight gradient built
   from the wrong layer's activations (or the pre-activations f instead of h).
@@ -20,7 +22,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .tolerances import tolerance_for
+from .compare import as_gradient_array
+from .tolerances import gradient_scale, tolerance_for
+
+# A tensor returned in a lower precision than the parameters' is "right to that precision" when every
+# entry is within this many of its eps of the right value (relative to the entry and to the gradient's
+# scale): a cast of the right float64 gradient is within 1/2, one computed throughout in float32 within a
+# few; a bug is off by O(1).
+DTYPE_EPS_FACTOR = 64
 
 
 @dataclass(frozen=True)
@@ -40,7 +49,10 @@ class Diagnosis:
 class Context:
     """What the diagnosis needs about the network: checked arrays of one dtype (nothing is modified).
 
-    ``deltas[k]`` = dL/df_k (D_{k+1}, N), the right one; ``expected`` the right gradient pair.
+    ``deltas[k]`` = dL/df_k (D_{k+1}, N), the right one; ``expected`` the right gradient pair; ``rtol``
+    and ``atol`` the "diagnosis" tolerance; ``compare_rtol``, ``compare_atol`` and ``scale`` those of
+    the comparison that failed the tensor (``|actual - expected| <= compare_atol * scale + compare_rtol
+    * |expected|``), to say by how much it failed.
     """
 
     weights: list
@@ -52,6 +64,9 @@ class Context:
     rtol: float
     atol: float
     top_candidates: tuple = ()
+    compare_rtol: float = 1e-10
+    compare_atol: float = 1e-12
+    scale: float = 1.0
 
 
 def make_context(
@@ -68,6 +83,7 @@ def make_context(
         if layer > 0:
             delta = (weights[layer].T @ delta) * derivative(all_f[layer - 1])
     tolerance = tolerance_for(dtype, "diagnosis")
+    compared = tolerance_for(dtype, "analytic")
     return Context(
         weights,
         all_f,
@@ -78,6 +94,9 @@ def make_context(
         tolerance.rtol,
         tolerance.atol,
         tuple(top_candidates),
+        compared.rtol,
+        compared.atol,
+        gradient_scale(expected),
     )
 
 
@@ -87,6 +106,44 @@ def _close(actual, candidate, ctx: Context) -> bool:
     scale = max(float(np.max(np.abs(candidate), initial=0.0)), 1e-300)
     with np.errstate(invalid="ignore", over="ignore"):
         return bool(np.all(np.abs(actual - candidate) <= ctx.atol * scale + ctx.rtol * np.abs(candidate)))
+
+
+def _telling(actual, candidate, layer: int, kind: str, ctx: Context) -> bool:
+    """``actual`` matches a bug's ``candidate`` that differs from the right gradient (else it tells nothing:
+    e.g. h_{k+1} equals f_k where every ReLU is on)."""
+    expected = ctx.expected[0 if kind == "weights" else 1][layer]
+    return _close(actual, candidate, ctx) and not (
+        np.shape(candidate) == np.shape(expected) and _close(candidate, expected, ctx)
+    )
+
+
+def _relative_error(actual, expected, ctx: Context) -> float:
+    """The largest error relative to the comparison's allowance per unit of rtol: it fails iff > rtol."""
+    floor = ctx.compare_atol / ctx.compare_rtol * ctx.scale
+    with np.errstate(invalid="ignore", over="ignore"):
+        return float(np.max(np.abs(actual - expected) / (np.abs(expected) + floor), initial=0.0))
+
+
+def _precision_diagnosis(actual, expected, returned, ctx: Context):
+    """(code, text) for a tensor that is right up to rounding: in a lower dtype than the parameters', or
+    by a relative error between the comparison's tolerance and the diagnosis's."""
+    relative = _relative_error(actual, expected, ctx)
+    if returned.kind == "f" and np.finfo(returned).eps > np.finfo(expected.dtype).eps:
+        eps = float(np.finfo(returned).eps)
+        with np.errstate(invalid="ignore", over="ignore"):
+            near = np.abs(actual - expected) <= DTYPE_EPS_FACTOR * eps * (np.abs(expected) + ctx.scale)
+        if np.all(near):
+            return "dtype", (
+                f"returned {returned.name} where the parameters are {expected.dtype.name}: right to "
+                f"{returned.name} precision (relative error {relative:.1e}, tolerance "
+                f"{ctx.compare_rtol:.0e}); compute and return {expected.dtype.name} arrays"
+            )
+    if _close(actual, expected, ctx):
+        return "precision", (
+            f"close to the right gradient, but its relative error {relative:.1e} exceeds the tolerance "
+            f"{ctx.compare_rtol:.0e} (precision lost: a lower-precision intermediate, or a cancelling sum?)"
+        )
+    return None
 
 
 def _try(build):
@@ -177,9 +234,15 @@ def _value_diagnosis(actual, expected, ctx: Context, columns: int):
             described = _describe_c(c, columns)
             telling = described != f"{c:.6g}"  # 2, 1/2, 1/N: factors that name a bug
             # A single number is a multiple of any other: there, name only the telling factors.
-            if not np.isclose(c, 1, rtol=1e-9) and (actual.size > 1 or telling):
+            # c within rounding of 1 is no scaling: the tensor is right to that precision
+            if abs(c - 1) > max(ctx.rtol, 8 * np.finfo(actual.dtype).eps) and (actual.size > 1 or telling):
                 return "scaled", f"scaled by a constant c = {described}"
-    if actual.ndim == 2 and actual.shape[0] == actual.shape[1] and _close(actual.T, expected, ctx):
+    if (
+        actual.ndim == 2
+        and actual.shape[0] == actual.shape[1] > 1
+        and not _close(expected.T, expected, ctx)  # a symmetric gradient is its own transpose
+        and _close(actual.T, expected, ctx)
+    ):
         return "transposed", "transposed: the transpose of the right gradient"
     return None
 
@@ -187,7 +250,9 @@ def _value_diagnosis(actual, expected, ctx: Context, columns: int):
 def _other_layer(actual, layer, kind, ctx: Context):
     for part, other_kind in enumerate(("weights", "biases")):
         for other, cand in enumerate(ctx.expected[part]):
-            if (other, other_kind) != (layer, kind) and np.any(cand) and _close(actual, cand, ctx):
+            if (other, other_kind) != (layer, kind) and np.any(cand) and _telling(
+                actual, cand, layer, kind, ctx
+            ):
                 return "other_layer", f"equal to the {other_kind} gradient of layer {other}"
     return None
 
@@ -201,7 +266,7 @@ def _structural(actual, layer, kind, ctx: Context):
     matches = [
         (code, text)
         for code, text, delta in _step_candidates(layer, ctx)
-        if delta is not None and _close(actual, _try(lambda d=delta: form(d)), ctx)
+        if delta is not None and _telling(actual, _try(lambda d=delta: form(d)), layer, kind, ctx)
     ]
     if matches:
         codes = list(dict.fromkeys(code for code, _ in matches))
@@ -210,9 +275,9 @@ def _structural(actual, layer, kind, ctx: Context):
     if kind == "weights":
         d = ctx.deltas[layer]
         for j in (layer + 1, layer - 1):
-            if 0 <= j < len(h) and _close(actual, _try(lambda j=j: d @ h[j].T), ctx):
+            if 0 <= j < len(h) and _telling(actual, _try(lambda j=j: d @ h[j].T), layer, kind, ctx):
                 return "wrong_activations", f"weight gradient built from h_{j} instead of h_{layer}"
-        if layer > 0 and _close(actual, _try(lambda: d @ ctx.all_f[layer - 1].T), ctx):
+        if layer > 0 and _telling(actual, _try(lambda: d @ ctx.all_f[layer - 1].T), layer, kind, ctx):
             return "wrong_activations", (
                 f"weight gradient built from the pre-activations f_{layer - 1} "
                 f"instead of the activations h_{layer}"
@@ -224,18 +289,14 @@ def diagnose_tensor(actual, layer: int, kind: str, ctx: Context) -> Diagnosis:
     """Say in words why ``actual`` (the user's tensor for ``layer``, ``kind``) differs from the right one."""
     expected = ctx.expected[0 if kind == "weights" else 1][layer]
     columns = ctx.deltas[-1].shape[1]
-    if not isinstance(actual, np.ndarray):
-        return Diagnosis(
-            layer,
-            kind,
-            "missing",
-            f"missing: got {type(actual).__name__} instead of an array of shape {expected.shape}"
-            + (
-                " (return np.array(...), not a list)"
-                if isinstance(actual, (list, tuple))
-                else " (was this layer skipped?)"
-            ),
-        )
+    actual, problem = as_gradient_array(actual)
+    if actual is None:
+        if problem == "missing":
+            return Diagnosis(
+                layer, kind, "missing",
+                f"missing: got None instead of an array of shape {expected.shape} (was this layer skipped?)",
+            )  # fmt: skip
+        return Diagnosis(layer, kind, "type", f"{problem}, of shape {expected.shape}")
     found = None
     if actual.shape != expected.shape:
         got = f"wrong shape: expected {expected.shape}, got {actual.shape}"
@@ -268,24 +329,28 @@ def diagnose_tensor(actual, layer: int, kind: str, ctx: Context) -> Diagnosis:
         return Diagnosis(layer, kind, "shape", got + hint)
     if actual.dtype.kind not in "fiu":
         return Diagnosis(layer, kind, "shape", f"wrong dtype {actual.dtype}: expected a floating array")
+    returned = actual.dtype
     actual = actual.astype(expected.dtype, copy=False)
     found = (
         _finite_diagnosis(actual, expected)
+        or _precision_diagnosis(actual, expected, returned, ctx)
         or _structural(actual, layer, kind, ctx)
         or _value_diagnosis(actual, expected, ctx, columns)
         or _other_layer(actual, layer, kind, ctx)
     )
     if found:
         return Diagnosis(layer, kind, *found)
-    with np.errstate(invalid="ignore"):
-        wrong = ~np.isclose(
-            actual, expected, rtol=ctx.rtol, atol=ctx.atol * float(np.max(np.abs(expected), initial=1.0))
-        )
+    relative = _relative_error(actual, expected, ctx)
+    with np.errstate(invalid="ignore", over="ignore"):
+        allowed = ctx.compare_atol * ctx.scale + ctx.compare_rtol * np.abs(expected)
+        wrong = int(np.count_nonzero(~(np.abs(actual - expected) <= allowed)))
+    where = f"wrong values in {wrong} of {actual.size} entries" if wrong else "wrong values"
     return Diagnosis(
         layer,
         kind,
         "unknown",
-        f"wrong values in {int(wrong.sum())} of {wrong.size} entries; no known bug pattern fits",
+        f"{where} (relative error {relative:.1e}, tolerance {ctx.compare_rtol:.0e}); "
+        "no known bug pattern fits",
     )
 
 

@@ -7,7 +7,9 @@ as one batch of matrix products. Perturbations of every layer travel in the same
 at its own layer, so a small network costs one sweep up the layers; blocks of perturbations keep the
 working memory of a large one bounded. The batch carries the *differences* from the unperturbed pass
 (dh = a(f') - h), so a perturbation that changes nothing gives exactly 0, and the loss difference is
-summed term by term rather than as L(theta + s) - L(theta) of two large numbers.
+summed term by term rather than as L(theta + s) - L(theta) of two large numbers. In wide layers a
+perturbation whose change of h is exactly 0 (a weight on a dead unit's output, or a move that leaves an
+off unit off) leaves the batch: what it would carry up is exactly 0, and its quotient exactly 0.
 
 Kinks: with ``relu`` or ``leaky_relu``, a perturbation that flips any unit's on/off pattern (any layer,
 any example, either side for central differences) has crossed a kink, and its difference quotient need
@@ -16,7 +18,9 @@ not equal the derivative. ``return_kinks=True`` returns those entries as boolean
 
 from __future__ import annotations
 
+import math
 import numbers
+from itertools import accumulate
 from typing import NamedTuple
 
 import numpy as np
@@ -27,7 +31,10 @@ from .losses import loss_terms
 from .validate import check_columns, check_loss_name, check_target
 
 METHODS = ("central", "forward", "backward")
+SIGNS = {"central": (1, -1), "forward": (1,), "backward": (-1,)}  # the directions of each method's moves
 DEFAULT_MEMORY = 8 * 2**20  # bytes of working arrays per batch of perturbations: small, to stay in cache
+WIDE = 32  # layers of this many units or more: perturbations join through their own row, idle ones dropped
+
 
 
 def default_step(dtype, method: str = "central") -> float:
@@ -47,23 +54,25 @@ def _check_method_and_step(method, step):
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if step is not None:
         number = not isinstance(step, bool) and isinstance(step, numbers.Real)
-        if not (number and np.isfinite(step) and step > 0):
+        if not (number and math.isfinite(step) and step > 0):
             raise ValueError(f"step must be a finite number > 0 (or None for the default), got {step!r}")
         step = float(step)
     return method, step
 
 
-def _needs_signs(signs) -> bool:
-    """Whether the moves need multiplying by the signs (not for the forward difference's single +1)."""
-    return not (len(signs) == 1 and signs[0] == 1)
-
-
 class Block(NamedTuple):
-    """The perturbations of ``rows`` x ``cols`` of layer k's augmented matrix [Omega_k | beta_k]."""
+    """The perturbations of ``rows`` x ``cols`` of layer k's augmented matrix [Omega_k | beta_k].
+
+    Either whole rows or part of one row: either way a contiguous run of the matrix's entries.
+    """
 
     layer: int
     rows: slice
     cols: slice
+
+    @property
+    def size(self) -> int:
+        return (self.rows.stop - self.rows.start) * (self.cols.stop - self.cols.start)
 
 
 class _Perturber:
@@ -73,61 +82,120 @@ class _Perturber:
         self.weights, self.act, self.loss, self.target = weights, act, loss, target
         self.all_f, self.all_h = all_f, all_h
         self.signs = signs  # (S,): +1 (forward), -1 (backward), or both (central)
+        self.signed = not (len(signs) == 1 and signs[0] == 1)  # the moves need multiplying by the signs
         self.is_on = (lambda f: unit_is_on(act.name, f)) if (track_kinks and act.kinked) else None
         self.on = [self.is_on(f) for f in all_f[:-1]] if self.is_on else None
         # h_k with a row of ones below: what weight [i, j] (j < D_in) or bias i (j = D_in) multiplies.
         ones = np.ones((1, all_h[0].shape[1]), all_f[0].dtype)
         self.inputs = [np.concatenate([h, ones]) for h in all_h[: len(weights)]]
+        self.identity = np.eye(max(omega.shape[0] for omega in weights), dtype=all_f[0].dtype)
 
     def loss_terms(self, blocks: list[Block], all_steps):
-        """Loss terms (D_o, S, Q, N) of every perturbation of ``blocks`` (at most one per layer, by layer).
+        """Loss terms of the perturbations of ``blocks`` (at most one per layer, by layer): ``(terms, alive,
+        crossed)``.
 
-        S runs over the signs, Q over the blocks in order, each flattened as (row, col). Also returns the
-        kink flags (S, Q), or None when kinks are not tracked.
+        The batch runs over the blocks in order, each flattened as (row, col). ``terms`` is (D_o, S, Q, N),
+        S over the signs, Q over the perturbations still moving the output, whose batch positions are
+        ``alive`` (None: all of them, in order). ``crossed`` holds the kink flags (S, batch size), or is
+        None when kinks are not tracked.
+
+        A block of a narrow layer, or of the output layer, joins the batch as its change of f_k (see
+        ``_moves``) and goes through layer k with the rest: the fewest operations. A block of a layer of
+        ``WIDE`` units or more joins one layer up, pushed through its own row only (see ``_join``), which
+        spares a product D_{k+1} times larger and drops the perturbations that change nothing.
         """
-        weights, all_f, all_h, act, signs = self.weights, self.all_f, self.all_h, self.act, self.signs
-        last = len(weights) - 1
+        last = len(self.weights) - 1
         by_layer = {b.layer: b for b in blocks}
-        columns = all_f[0].shape[1]
-        carried = None  # (D_{k+1}, S, Q, N): how f_k moves, for the perturbations that joined below layer k
-        crossed = np.zeros((len(signs), 0), dtype=bool) if self.is_on else None
+        crossed = np.zeros((len(self.signs), sum(b.size for b in blocks)), bool) if self.is_on else None
+        carried = None  # (D_{k+1}, S, Q, N): how f_k moves, for the perturbations that joined so far
+        alive = None  # the batch positions of carried's Q perturbations (None: all so far, in order)
+        start = 0  # the batch position of the next block's first perturbation
         for k in range(blocks[0].layer, last + 1):
-            parts, flags = [], []
-            if carried is not None and k < last:
-                f = all_f[k][:, None, None, :] + carried
-                if crossed is not None:
-                    flags.append(crossed | (self.is_on(f) != self.on[k][:, None, None, :]).any(axis=(0, 3)))
-                dh = act.function(f) - all_h[k + 1][:, None, None, :]
-                omega = weights[k + 1]
-                moved = omega @ dh.reshape(dh.shape[0], -1)
-                parts.append(moved.reshape(omega.shape[0], len(signs), -1, columns))
-            elif carried is not None:  # the output layer: no activation
-                parts.append(carried)
-                flags.append(crossed)
             block = by_layer.get(k)
+            if block is not None and (k == last or self.weights[k].shape[0] < WIDE):
+                carried, alive = _appended(carried, alive, self._moves(block, all_steps[k]), None, start)
+                start, block = start + block.size, None
+            if k == last:  # the output layer: no activation
+                break
+            if carried is not None:
+                carried = self._push(k, carried, crossed, alive)  # now how f_{k+1} moves
             if block is not None:
-                # f_k[i, :] moves by sign * step[i, j] * input[j, :] for perturbation [i, j]: (S, r, c, N).
-                moves = all_steps[k][block.rows, block.cols, None] * self.inputs[k][None, block.cols, :]
-                moves = signs[:, None, None, None] * moves if _needs_signs(signs) else moves[None]
-                if k < last:
-                    f_rows = all_f[k][None, block.rows, None, :] + moves
-                    if crossed is not None:
-                        on = self.on[k][None, block.rows, None, :]
-                        flags.append((self.is_on(f_rows) != on).any(axis=3).reshape(len(signs), -1))
-                    dh = act.function(f_rows) - all_h[k + 1][None, block.rows, None, :]
-                    # Only row i of h_{k+1} changed: f_{k+1} moves by column i of Omega_{k+1} times dh.
-                    column = weights[k + 1][:, None, block.rows, None, None]
-                else:  # a change of the output row i itself: column i of the identity
-                    dh = moves
-                    column = np.eye(weights[k].shape[0], dtype=moves.dtype)[:, None, block.rows, None, None]
-                    if crossed is not None:
-                        flags.append(np.zeros((len(signs), moves.shape[1] * moves.shape[2]), dtype=bool))
-                parts.append((column * dh[None]).reshape(column.shape[0], len(signs), -1, columns))
-            carried = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=2)
-            if crossed is not None:
-                crossed = flags[0] if len(flags) == 1 else np.concatenate(flags, axis=1)
-        z = all_f[last][:, None, None, :] + carried
-        return loss_terms(self.loss, z, self.target[:, None, None, :]), crossed
+                moved, kept = self._join(block, all_steps[k], crossed, start)
+                joined = None if len(kept) == block.size else start + kept
+                carried, alive = _appended(carried, alive, moved, joined, start)
+                start += block.size
+        carried += self.all_f[last][:, None, None, :]  # the output z, in place
+        return loss_terms(self.loss, carried, self.target[:, None, None, :], out=carried), alive, crossed
+
+    def _moves(self, block: Block, steps):
+        """How f_k moves for each perturbation of ``block`` in layer k: (D_{k+1}, S, r * c, N).
+
+        Row i by sign * step * input[j, :] for perturbation [i, j]; the other rows by exactly 0 (column i
+        of the identity times the same: a product with 1 or 0 adds no rounding).
+        """
+        moves = self._row_moves(block, steps)
+        identity = self.identity[: self.weights[block.layer].shape[0], None, block.rows, None, None]
+        return (identity * moves).reshape(identity.shape[0], len(self.signs), -1, moves.shape[-1])
+
+    def _row_moves(self, block: Block, steps):
+        """How row i of f_k moves for perturbation [i, j] of ``block``: sign * step * input[j, :],
+        (S, r, c, N), or (S, 1, c, N) when one step serves every parameter."""
+        if isinstance(steps, np.ndarray):  # a step per parameter
+            steps = steps[None, block.rows, block.cols, None]  # (1, r, c, 1)
+        if self.signed:
+            steps = self.signs[:, None, None, None] * steps  # exact: a product with +-1
+        return steps * self.inputs[block.layer][None, None, block.cols, :]
+
+    def _push(self, k, carried, crossed, alive):
+        """How f_{k+1} moves, (D_{k+2}, S, Q, N), given how f_k moves; flags the kinks crossed at layer k."""
+        carried += self.all_f[k][:, None, None, :]  # f_k + carried, in place: carried is a fresh array
+        f = carried
+        if crossed is not None:
+            flags = (self.is_on(f) != self.on[k][:, None, None, :]).any(axis=(0, 3))
+            crossed[:, slice(0, flags.shape[1]) if alive is None else alive] |= flags
+        dh = self.act.function(f)
+        dh -= self.all_h[k + 1][:, None, None, :]
+        omega = self.weights[k + 1]
+        return (omega @ dh.reshape(dh.shape[0], -1)).reshape(omega.shape[0], *carried.shape[1:])
+
+    def _join(self, block: Block, steps, crossed, start: int):
+        """How the perturbations of ``block`` (layer k < K) move f_{k+1}: ``(moved, kept)``, moved
+        (D_{k+2}, S, Q, N) for the Q perturbations at positions ``kept`` (Q,) of the block.
+
+        Perturbation [i, j] moves row i of f_k alone, so only row i of h_{k+1} changes, and f_{k+1} moves
+        by column i of Omega_{k+1} times that change.
+
+        Dropping what cannot matter: a perturbation whose change of h_{k+1} is exactly 0 (for every sign
+        and example) changes no f_m above layer k (each moves by a sum of products with 0), hence no
+        a(f_m), no on/off pattern and no output: its loss terms are the base terms bit for bit, so its
+        quotient is exactly 0, as the full computation gives, and it crosses no kink above layer k (its
+        flags at layer k are taken here, before it is dropped).
+        """
+        rows = block.rows
+        f_rows = self.all_f[block.layer][None, rows, None, :] + self._row_moves(block, steps)  # (S, r, c, N)
+        if crossed is not None:
+            flags = (self.is_on(f_rows) != self.on[block.layer][None, rows, None, :]).any(axis=3)
+            crossed[:, start:start + block.size] = flags.reshape(len(self.signs), -1)
+        dh = self.act.function(f_rows)
+        dh -= self.all_h[block.layer + 1][None, rows, None, :]
+        kept = np.flatnonzero(dh.any(axis=(0, 3)))  # perturbation [i, j] sits at i * c + j
+        column = self.weights[block.layer + 1][:, rows][:, kept // dh.shape[2]]
+        dh = dh.reshape(len(self.signs), -1, dh.shape[3])[:, kept]
+        return column[:, None, :, None] * dh[None], kept
+
+
+def _appended(carried, alive, moved, joined, start: int):
+    """``carried`` with ``moved`` after it along the batch axis, and the batch positions of the result.
+
+    ``alive`` holds carried's positions, ``joined`` moved's; None for either means all perturbations
+    from the batch's start (for ``alive``) or from ``start`` (for ``joined``), in order.
+    """
+    if alive is not None or joined is not None:
+        joined = start + np.arange(moved.shape[2]) if joined is None else joined
+        alive = joined if carried is None else np.concatenate([np.arange(start) if alive is None else alive,
+                                                               joined])
+    carried = moved if carried is None else np.concatenate([carried, moved], axis=2)
+    return carried, alive
 
 
 def _plan(weights, signs: int, chunk: int) -> list[list[Block]]:
@@ -155,6 +223,16 @@ def _plan(weights, signs: int, chunk: int) -> list[list[Block]]:
     return batches
 
 
+def _all_steps(weights, biases, dtype, method: str, step):
+    """The step of every entry of the augmented matrices [Omega_k | beta_k]: one per layer, each either
+    an array (D_out, D_in + 1) or, for a step given, that step as a scalar of ``dtype``."""
+    if step is not None:
+        return [dtype.type(step)] * len(weights)
+    base_step = default_step(dtype, method)
+    augmented = [np.concatenate(pair, axis=1) for pair in zip(weights, biases, strict=True)]
+    return [(base_step * np.maximum(1, np.abs(theta))).astype(dtype, copy=False) for theta in augmented]
+
+
 def numerical_gradients(all_weights, all_biases, net_input, y, *, activation: str = "relu",
                         loss: str = "least_squares", method: str = "central", step=None,
                         return_kinks: bool = False, max_memory: int = DEFAULT_MEMORY):
@@ -179,44 +257,71 @@ def numerical_gradients(all_weights, all_biases, net_input, y, *, activation: st
     target = check_target(y, loss, weights[-1].shape[0], x.shape[1], dtype)
 
     net_output, all_f, all_h = forward(weights, biases, x, act)
-    signs = np.array({"central": [1, -1], "forward": [1], "backward": [-1]}[method], dtype)
+    signs = np.array(SIGNS[method], dtype)
     perturber = _Perturber(weights, act, loss, target, all_f, all_h, signs, return_kinks)
     base_terms = loss_terms(loss, net_output, target)[:, None, :]
-    # Steps per entry of the augmented matrices [Omega_k | beta_k], (D_out, D_in + 1).
-    shapes = [(omega.shape[0], omega.shape[1] + 1) for omega in weights]
-    if step is not None:
-        all_steps = [np.full(shape, step, dtype) for shape in shapes]
-    else:
-        base_step = default_step(dtype, method)
-        augmented = [np.concatenate(pair, axis=1) for pair in zip(weights, biases, strict=True)]
-        all_steps = [(base_step * np.maximum(1, np.abs(theta))).astype(dtype, copy=False)
-                     for theta in augmented]
-    columns = x.shape[1]
+    all_steps = _all_steps(weights, biases, dtype, method, step)
     widest = max(max(w.shape) for w in weights)
-    per_perturbation = 8 * widest * columns * dtype.itemsize  # a few (D, N) arrays live per perturbation
-    chunk = max(1, int(max_memory) // per_perturbation)
+    per_perturbation = 8 * widest * x.shape[1] * dtype.itemsize  # a few (D, N) arrays live per perturbation
+    batches = _plan(weights, len(signs), max(1, int(max_memory) // per_perturbation))
 
-    gradients = [np.empty(shape, dtype) for shape in shapes]
-    crossed = [np.zeros(shape, dtype=bool) for shape in shapes] if return_kinks else None
-    for batch in _plan(weights, len(signs), chunk):
-        terms, kinks = perturber.loss_terms(batch, all_steps)
-        steps = np.concatenate([all_steps[b.layer][b.rows, b.cols].ravel() for b in batch])
-        if method == "central":
-            quotients = (terms[:, 0] - terms[:, 1]).sum(axis=(0, 2)) / (2 * steps)
-        else:
-            quotients = signs[0] * (terms[:, 0] - base_terms).sum(axis=(0, 2)) / steps
-        if kinks is not None:
-            kinks = kinks.any(axis=0)
+    # The quotients of every augmented matrix [Omega_k | beta_k], raveled, one layer after another; a
+    # block is a contiguous run of its layer's entries, and a single batch is all of them, in order.
+    widths = [omega.shape[1] + 1 for omega in weights]
+    offsets = [0, *accumulate(omega.shape[0] * width for omega, width in zip(weights, widths, strict=True))]
+    single = len(batches) == 1
+    every = None if single else np.empty(offsets[-1], dtype)
+    every_kink = np.zeros(offsets[-1], bool) if return_kinks else None  # all False for smooth activations
+    for batch in batches:
+        terms, alive, kinks = perturber.loss_terms(batch, all_steps)
+        size = sum(b.size for b in batch)
+        quotients = _quotients(terms, alive, size, base_terms, _batch_steps(all_steps, batch), method)
+        kinks = kinks.any(axis=0) if kinks is not None else None
+        if single:
+            every = quotients
+            every_kink = every_kink if kinks is None else kinks
+            break
         start = 0
-        for block in batch:
-            shape = (block.rows.stop - block.rows.start, block.cols.stop - block.cols.start)
-            stop = start + shape[0] * shape[1]
-            gradients[block.layer][block.rows, block.cols] = quotients[start:stop].reshape(shape)
+        for b in batch:
+            first = offsets[b.layer] + b.rows.start * widths[b.layer] + b.cols.start
+            every[first:first + b.size] = quotients[start:start + b.size]
             if kinks is not None:
-                crossed[block.layer][block.rows, block.cols] = kinks[start:stop].reshape(shape)
-            start = stop
-    grads_w = [g[:, :-1].copy() for g in gradients]
-    grads_b = [g[:, -1:].copy() for g in gradients]
+                every_kink[first:first + b.size] = kinks[start:start + b.size]
+            start += b.size
+    grads = _split(every, offsets, weights)
     if return_kinks:
-        return grads_w, grads_b, ([c[:, :-1].copy() for c in crossed], [c[:, -1:].copy() for c in crossed])
-    return grads_w, grads_b
+        return (*grads, _split(every_kink, offsets, weights))
+    return grads
+
+
+def _quotients(terms, alive, size: int, base_terms, steps, method: str):
+    """The difference quotients (size,) of a batch from its loss terms (D_o, S, Q, N) at positions ``alive``.
+
+    A perturbation dropped on the way changed no loss term: its sum of differences is 0, as computed.
+    """
+    if method == "central":
+        differences = terms[:, 0] - terms[:, 1]
+    else:
+        differences = terms[:, 0]
+        differences -= base_terms  # in place: terms is a fresh array
+    sums = differences.sum(axis=(0, 2))
+    if alive is not None:
+        sums, moving_sums = np.zeros(size, sums.dtype), sums
+        sums[alive] = moving_sums
+    if method == "central":
+        return sums / (2 * steps)
+    return (sums if method == "forward" else -sums) / steps  # the sign is exact: a product with +-1
+
+
+def _batch_steps(all_steps, batch):
+    """The steps of the batch's perturbations, in order (one scalar when a step serves every parameter)."""
+    if not isinstance(all_steps[0], np.ndarray):
+        return all_steps[0]
+    return np.concatenate([all_steps[b.layer][b.rows, b.cols].ravel() for b in batch])
+
+
+def _split(every, offsets, weights):
+    """The raveled augmented matrices in ``every`` as the lists (all for Omega_k, all for beta_k)."""
+    augmented = [every[start:stop].reshape(omega.shape[0], -1)
+                 for start, stop, omega in zip(offsets, offsets[1:], weights, strict=False)]
+    return [g[:, :-1].copy() for g in augmented], [g[:, -1:].copy() for g in augmented]

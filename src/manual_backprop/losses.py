@@ -22,27 +22,31 @@ def _logsumexp(z, axis=0):
     return peak + np.log(np.exp(z - peak).sum(axis=axis, keepdims=True))
 
 
-def loss_terms(loss: str, z: np.ndarray, target: np.ndarray) -> np.ndarray:
+def loss_terms(loss: str, z: np.ndarray, target: np.ndarray, out=None) -> np.ndarray:
     """Elementwise loss terms of the shape of ``z`` (axis 0 is the output unit); their sum is the loss.
 
-    ``target`` is the checked target (one-hot for class indices) and broadcasts against ``z``.
+    ``target`` is the checked target (one-hot for class indices) and broadcasts against ``z``. ``out``,
+    when given (of z's shape; it may be ``z`` itself), receives the least-squares terms in place.
     """
     if loss == "least_squares":
-        return 0.5 * (z - target) ** 2
+        terms = np.subtract(z, target, out=out)
+        terms **= 2
+        terms *= 0.5  # 0.5 * (z - target) ** 2, the same roundings
+        return terms
     if loss == "binary_cross_entropy":
         return np.logaddexp(z, 0) - target * z
     # softmax_cross_entropy: y . (logsumexp(z) - z), which is the column's loss since y sums to 1.
     return target * (_logsumexp(z) - z)
 
 
-def loss_gradient(loss: str, z: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """dL/dz, of the shape of ``z``."""
+def loss_gradient(loss: str, z: np.ndarray, target: np.ndarray, out=None) -> np.ndarray:
+    """dL/dz, of the shape of ``z``, written into ``out`` when given (``out`` may be ``z`` itself)."""
     if loss == "least_squares":
-        return z - target
+        return np.subtract(z, target, out=out)
     if loss == "binary_cross_entropy":
-        return sigmoid(z) - target
+        return np.subtract(sigmoid(z), target, out=out)
     exp = np.exp(z - z.max(axis=0, keepdims=True))
-    return exp / exp.sum(axis=0, keepdims=True) - target
+    return np.subtract(exp / exp.sum(axis=0, keepdims=True), target, out=out)
 
 
 def _checked(net_output, y, loss):
