@@ -186,6 +186,25 @@ def test_the_battery_tests_the_derivative_convention_at_the_kink():
     report = check_backward(_greater_or_equal_mask)
     failing = [case.name for case in report.failing]
     assert failing == ["exact kinks"], failing
+    assert "derivative at the kink: a'(0) taken as 1" in report.failing[0].summary
+
+
+def test_leaky_relu_with_the_relu_side_at_the_kink_is_named():
+    def strict_mask(all_weights, all_biases, all_f, all_h, y):
+        slope = [np.where(f > 0, 1.0, 0.01) for f in all_f]  # leaky ReLU'(0) taken as 0.01, not 1
+        K = len(all_weights) - 1
+        dW, dB = [None] * (K + 1), [None] * (K + 1)
+        delta = all_h[-1] - y
+        for layer in reversed(range(K + 1)):
+            dW[layer] = delta @ all_h[layer].T
+            dB[layer] = delta.sum(axis=1, keepdims=True)
+            if layer > 0:
+                delta = (all_weights[layer].T @ delta) * slope[layer - 1]
+        return dW, dB
+
+    report = check_backward(strict_mask, activation="leaky_relu")
+    assert [case.name for case in report.failing] == ["exact kinks"]
+    assert "a'(0) taken as 0.01" in report.failing[0].summary
 
 
 def test_the_battery_gives_softmax_more_than_one_output():
