@@ -535,3 +535,10 @@ def test_the_oracle_names_a_missing_target():
     weights, biases = udl_network()
     with pytest.raises(TypeError, match="y must be an array"):
         jax_gradients(weights, biases, np.array([[1.2]]), None)
+
+
+@pytest.mark.parametrize("max_memory", ["a", 0, -5, None, float("nan")])
+def test_numerical_gradients_names_a_bad_memory_budget(max_memory):
+    weights, biases = udl_network()
+    with pytest.raises(ValueError, match="max_memory must be a number of bytes"):
+        numerical_gradients(weights, biases, [[1.2]], [[20.0]], max_memory=max_memory)

@@ -133,3 +133,14 @@ def test_relu_and_leaky_relu_at_zero_against_jax_grad():
     zero = np.zeros(1)
     assert relu_at_0 == ACTIVATIONS["relu"].derivative(zero)[0] == 0.0
     assert leaky_at_0 == ACTIVATIONS["leaky_relu"].derivative(zero)[0] == 1.0
+
+
+def test_sigmoid_keeps_its_tails():
+    """1 / (1 + e^38) is 3.1e-17, not 0: gradients through saturated units stay nonzero, as in jax.grad."""
+    f = np.array([-38.0, 38.0])
+    with _x64(True):
+        expected = np.array(jax.nn.sigmoid(f))
+        slope = np.array(jax.vmap(jax.grad(jax.nn.sigmoid))(f))
+    np.testing.assert_allclose(ACTIVATIONS["sigmoid"].function(f), expected, rtol=1e-12)
+    assert ACTIVATIONS["sigmoid"].derivative(f)[0] == pytest.approx(slope[0], rel=1e-12)
+    assert ACTIVATIONS["sigmoid"].derivative(f)[1] == pytest.approx(np.exp(-38.0), rel=1e-12)

@@ -53,13 +53,14 @@ def tanh_derivative(f):
 
 
 def sigmoid(f):
-    # 0.5 (1 + tanh(f / 2)) is the logistic function without exp overflow for large |f|.
-    return 0.5 + 0.5 * np.tanh(0.5 * f)
+    # 1 / (1 + e^-f) = exp(-log(1 + e^-f)), with log(1 + e^-f) as logaddexp(0, -f): no overflow for large
+    # |f|, and no underflow to 0 for f < -37 (where 0.5 + 0.5 tanh(f / 2) rounds to 0).
+    return np.exp(-np.logaddexp(0, -f))
 
 
 def sigmoid_derivative(f):
-    s = sigmoid(f)
-    return s * (1 - s)
+    # s (1 - s) = e^-f / (1 + e^-f)^2, in logs: accurate in both tails, where 1 - s would cancel.
+    return np.exp(-f - 2 * np.logaddexp(0, -f))
 
 
 def softplus(f):

@@ -252,6 +252,8 @@ def numerical_gradients(all_weights, all_biases, net_input, y, *, activation: st
     act = get_activation(activation)
     loss = check_loss_name(loss)
     method, step = _check_method_and_step(method, step)
+    if isinstance(max_memory, bool) or not isinstance(max_memory, numbers.Real) or not max_memory >= 1:
+        raise ValueError(f"max_memory must be a number of bytes >= 1, got {max_memory!r}")
     weights, biases, dtype = checked_parameters(all_weights, all_biases)
     x = check_columns(net_input, "net_input", weights[0].shape[1], dtype)
     target = check_target(y, loss, weights[-1].shape[0], x.shape[1], dtype)
