@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .activations import get_activation
-from .backprop import backward, forward
+from .backprop import backward, checked_parameters, forward
 from .compare import Comparison, _number, compare_gradients, compare_pairs, fmt, render_table
 from .diagnose import Diagnosis, diagnose_tensor, first_wrong_layer, make_context
 from .directional import directional_check, taylor_check
@@ -22,7 +22,7 @@ from .finite_diff import numerical_gradients
 from .losses import loss_gradient, loss_terms
 from .network import _check_seed, random_network, udl_network
 from .tolerances import gradient_scale, rounding_allowance, tolerance_for
-from .validate import LOSSES, check_columns, check_loss_name, check_parameters, check_target
+from .validate import LOSSES, check_columns, check_loss_name, check_target
 
 FD_MODES = ("central", "forward", "backward", "directional", "taylor")
 # A full finite-difference check pushes every parameter's perturbation through the layers above it; past
@@ -242,7 +242,7 @@ def three_way_check(
         raise ValueError(f"unknown fd {fd!r}; choose one of {', '.join(FD_MODES)}")
     act = get_activation(activation)
     check_loss_name(loss)
-    weights, biases, dtype = check_parameters(all_weights, all_biases)
+    weights, biases, dtype = checked_parameters(all_weights, all_biases)
     x = check_columns(net_input, "net_input", weights[0].shape[1], dtype)
     target = check_target(y, loss, weights[-1].shape[0], x.shape[1], dtype)
     # Checked once here; the manual witness then runs the book's equations on the checked arrays.
