@@ -169,29 +169,10 @@ def test_check_backward_passes_a_right_function_for_other_activations_and_losses
     assert report.ok, str(report)
 
 
-def _greater_or_equal_mask(all_weights, all_biases, all_f, all_h, y):
-    """The notebook's backward pass with ReLU'(0) taken as 1 (mask f >= 0) instead of 0."""
-    K = len(all_weights) - 1
-    dW, dB = [None] * (K + 1), [None] * (K + 1)
-    delta = all_h[-1] - y
-    for layer in reversed(range(K + 1)):
-        dW[layer] = delta @ all_h[layer].T
-        dB[layer] = delta.sum(axis=1, keepdims=True)
-        if layer > 0:
-            delta = (all_weights[layer].T @ delta) * (all_f[layer - 1] >= 0)
-    return dW, dB
+def _backward_with_slope(slope):
+    """The notebook's batch-aware backward pass with a'(f) given as ``slope(f)``."""
 
-
-def test_the_battery_tests_the_derivative_convention_at_the_kink():
-    report = check_backward(_greater_or_equal_mask)
-    failing = [case.name for case in report.failing]
-    assert failing == ["exact kinks"], failing
-    assert "derivative at the kink: a'(0) taken as 1" in report.failing[0].summary
-
-
-def test_leaky_relu_with_the_relu_side_at_the_kink_is_named():
-    def strict_mask(all_weights, all_biases, all_f, all_h, y):
-        slope = [np.where(f > 0, 1.0, 0.01) for f in all_f]  # leaky ReLU'(0) taken as 0.01, not 1
+    def backward(all_weights, all_biases, all_f, all_h, y):
         K = len(all_weights) - 1
         dW, dB = [None] * (K + 1), [None] * (K + 1)
         delta = all_h[-1] - y
@@ -199,10 +180,22 @@ def test_leaky_relu_with_the_relu_side_at_the_kink_is_named():
             dW[layer] = delta @ all_h[layer].T
             dB[layer] = delta.sum(axis=1, keepdims=True)
             if layer > 0:
-                delta = (all_weights[layer].T @ delta) * slope[layer - 1]
+                delta = (all_weights[layer].T @ delta) * slope(all_f[layer - 1])
         return dW, dB
 
-    report = check_backward(strict_mask, activation="leaky_relu")
+    return backward
+
+
+def test_the_battery_tests_the_derivative_convention_at_the_kink():
+    report = check_backward(_backward_with_slope(lambda f: f >= 0))  # ReLU'(0) taken as 1, not 0
+    failing = [case.name for case in report.failing]
+    assert failing == ["exact kinks"], failing
+    assert "derivative at the kink: a'(0) taken as 1" in report.failing[0].summary
+
+
+def test_leaky_relu_with_the_relu_side_at_the_kink_is_named():
+    strict = _backward_with_slope(lambda f: np.where(f > 0, 1.0, 0.01))  # leaky ReLU'(0) as 0.01, not 1
+    report = check_backward(strict, activation="leaky_relu")
     assert [case.name for case in report.failing] == ["exact kinks"]
     assert "a'(0) taken as 0.01" in report.failing[0].summary
 
