@@ -470,6 +470,11 @@ def plots(results: dict, out: Path) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    def _save(fig, path: Path) -> str:
+        fig.savefig(path, dpi=80)
+        plt.close(fig)
+        return path.name
+
     written = []
     colors = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(results["methods"])}
     batches = sorted({case["N"] for case in results["cases"].values()})
@@ -486,10 +491,7 @@ def plots(results: dict, out: Path) -> list[str]:
     axes[0][0].set_ylabel("seconds per call")
     axes[0][0].legend(fontsize=6)
     fig.tight_layout()
-    path = out / "time_vs_params.png"
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    written.append(path.name)
+    written.append(_save(fig, out / "time_vs_params.png"))
 
     notebook = results["cases"].get("notebook")
     if notebook:
@@ -502,10 +504,7 @@ def plots(results: dict, out: Path) -> list[str]:
             ax.text(v, i, f" {v:.3g}", va="center", fontsize=7)
         ax.invert_yaxis()
         fig.tight_layout()
-        path = out / "notebook_methods.png"
-        fig.savefig(path, dpi=80)
-        plt.close(fig)
-        written.append(path.name)
+        written.append(_save(fig, out / "notebook_methods.png"))
 
     sweeps = results.get("accuracy", [])
     if sweeps:
@@ -521,10 +520,7 @@ def plots(results: dict, out: Path) -> list[str]:
             ax.grid(True, alpha=0.3)
         axes[0][0].legend(fontsize=6)
         fig.tight_layout()
-        path = out / "fd_error_vs_step.png"
-        fig.savefig(path, dpi=80)
-        plt.close(fig)
-        written.append(path.name)
+        written.append(_save(fig, out / "fd_error_vs_step.png"))
     return written
 
 

@@ -76,6 +76,17 @@ ACTIVATIONS = {
 }
 
 
+def other_side_at_kink(derivative):
+    """``(a'(0), the one-sided a' the convention did not pick)`` for a kinked a'; None for a smooth one.
+
+    ReLU: (0, 1), the classic slip being the mask f >= 0; leaky ReLU: (1, 0.01).
+    """
+    left, at_zero, right = (float(np.asarray(derivative(np.array([v])))[0]) for v in (-1.0, 0.0, 1.0))
+    if left == right:
+        return None
+    return at_zero, (left if at_zero == right else right)
+
+
 def get_activation(name) -> Activation:
     """The activation called ``name``; a ValueError lists the choices for an unknown name."""
     try:

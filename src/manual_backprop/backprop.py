@@ -22,41 +22,6 @@ from .losses import loss_gradient
 from .validate import check_activations_lists, check_columns, check_loss_name, check_parameters, check_target
 
 
-def checked_parameters(all_weights, all_biases):
-    """``check_parameters`` (validate.py) with a fast path for the common case: ``(weights, biases, dtype)``.
-
-    The common case is two lists of float64 (or float32) arrays of one dtype, of matching shapes, all
-    finite: checked here in a few microseconds, where a network of small layers would otherwise spend
-    more time being validated than differentiated. Anything else (a conversion, a wrong shape, a NaN)
-    goes to ``check_parameters``, whose errors name the layer and the fix.
-    """
-    lists = isinstance(all_weights, list) and isinstance(all_biases, list)
-    if lists and 0 < len(all_weights) == len(all_biases):
-        arrays = all_weights + all_biases
-        dtype = all_weights[0].dtype if type(all_weights[0]) is np.ndarray else None
-        rows = None
-        fits = dtype in (np.float64, np.float32)
-        fits = fits and all(type(a) is np.ndarray and a.dtype == dtype for a in arrays)
-        for omega, beta in zip(all_weights, all_biases, strict=True):
-            fits = fits and (omega.ndim == 2 and 0 not in omega.shape and beta.shape == (omega.shape[0], 1)
-                             and (rows is None or omega.shape[1] == rows))
-            if not fits:
-                break
-            rows = omega.shape[0]
-        if fits:
-            # One sum is finite when every entry is (or else we let the full check find the culprit;
-            # large finite entries may overflow it, which is not worth a warning); for many small
-            # arrays, one sum over a concatenated copy beats a sum per array.
-            with np.errstate(over="ignore", invalid="ignore"):
-                if sum(a.size for a in arrays) <= 2**16:
-                    total = np.add.reduce(np.concatenate([a.ravel() for a in arrays]))
-                else:
-                    total = sum(np.add.reduce(a, axis=None) for a in arrays)
-            if np.isfinite(total):
-                return list(all_weights), list(all_biases), dtype
-    return check_parameters(all_weights, all_biases)
-
-
 def forward(weights, biases, net_input, act: Activation):
     """Unchecked forward pass over checked arrays: ``(net_output, all_f, all_h)``."""
     all_f = []
@@ -101,7 +66,7 @@ def compute_network_output(net_input, all_weights, all_biases, *, activation: st
     ``all_h[-1]`` is the output (no activation after the last layer), as in the notebook.
     """
     act = get_activation(activation)
-    weights, biases, dtype = checked_parameters(all_weights, all_biases)
+    weights, biases, dtype = check_parameters(all_weights, all_biases)
     x = check_columns(net_input, "net_input", weights[0].shape[1], dtype)
     return forward(weights, biases, x, act)
 
@@ -116,7 +81,7 @@ def backward_pass(all_weights, all_biases, all_f, all_h, y, *, activation: str =
     """
     act = get_activation(activation)
     loss = check_loss_name(loss)
-    weights, _, dtype = checked_parameters(all_weights, all_biases)
+    weights, _, dtype = check_parameters(all_weights, all_biases)
     all_f, all_h, columns = check_activations_lists(all_f, all_h, weights, dtype)
     target = check_target(y, loss, weights[-1].shape[0], columns, dtype)
     return backward(weights, all_f, all_h, loss_gradient(loss, all_f[-1], target), act)
@@ -131,7 +96,7 @@ def manual_gradients(all_weights, all_biases, net_input, y, *, activation: str =
     """
     act = get_activation(activation)
     loss = check_loss_name(loss)
-    weights, biases, dtype = checked_parameters(all_weights, all_biases)
+    weights, biases, dtype = check_parameters(all_weights, all_biases)
     x = check_columns(net_input, "net_input", weights[0].shape[1], dtype)
     target = check_target(y, loss, weights[-1].shape[0], x.shape[1], dtype)
     net_output, all_f, all_h = forward(weights, biases, x, act)

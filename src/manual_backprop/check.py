@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .activations import get_activation
-from .backprop import backward, checked_parameters, forward
+from .activations import get_activation, other_side_at_kink
+from .backprop import backward, forward
 from .compare import Comparison, _number, compare_gradients, compare_pairs, fmt, render_table
 from .diagnose import Diagnosis, diagnose_tensor, first_wrong_layer, make_context
 from .directional import directional_check, taylor_check
@@ -22,7 +22,7 @@ from .finite_diff import numerical_gradients
 from .losses import loss_gradient, loss_terms
 from .network import _check_seed, random_network, udl_network
 from .tolerances import gradient_scale, rounding_allowance, tolerance_for
-from .validate import LOSSES, check_columns, check_loss_name, check_target
+from .validate import LOSSES, check_columns, check_loss_name, check_parameters, check_target
 
 FD_MODES = ("central", "forward", "backward", "directional", "taylor")
 # A full finite-difference check pushes every parameter's perturbation through the layers above it; past
@@ -242,7 +242,7 @@ def three_way_check(
         raise ValueError(f"unknown fd {fd!r}; choose one of {', '.join(FD_MODES)}")
     act = get_activation(activation)
     check_loss_name(loss)
-    weights, biases, dtype = checked_parameters(all_weights, all_biases)
+    weights, biases, dtype = check_parameters(all_weights, all_biases)
     x = check_columns(net_input, "net_input", weights[0].shape[1], dtype)
     target = check_target(y, loss, weights[-1].shape[0], x.shape[1], dtype)
     # Checked once here; the manual witness then runs the book's equations on the checked arrays.
@@ -380,20 +380,8 @@ def _live(weights, x, act) -> bool:
 
 def _flipped_at_kink(act):
     """a'(f) with the other one-sided derivative at f = 0 (ReLU: 1 instead of 0): the classic slip."""
-    one = np.ones(1)
-    at_zero, left, right = (float(act.derivative(v)[0]) for v in (0 * one, -one, one))
-    other = left if at_zero == right else right
+    _, other = other_side_at_kink(act.derivative)
     return lambda f: np.where(f == 0, f.dtype.type(other), act.derivative(f))
-
-
-def _gradient_with(weights, all_f, all_h, delta, derivative) -> list:
-    """The backward pass with a given a'(f), flattened: only to tell whether a'(0) matters on a network."""
-    grads = []
-    for layer in reversed(range(len(weights))):
-        grads += [delta @ all_h[layer].T, delta.sum(axis=1, keepdims=True)]
-        if layer > 0:
-            delta = (weights[layer].T @ delta) * derivative(all_f[layer - 1])
-    return grads
 
 
 def _kink_network(act, loss: str, batch: int, seed: int, dtype):
@@ -415,9 +403,10 @@ def _kink_network(act, loss: str, batch: int, seed: int, dtype):
         if flipped is None:
             break
         delta = loss_gradient(loss, net_output, check_target(y, loss, KINK_SIZES[-1], batch, np.float64))
-        right = _gradient_with(weights, all_f, all_h, delta, act.derivative)
-        slipped = _gradient_with(weights, all_f, all_h, delta, flipped)
-        if any(not np.allclose(a, b) for a, b in zip(right, slipped, strict=True)):
+        right_w, right_b = backward(weights, all_f, all_h, delta, act)
+        slipped_w, slipped_b = backward(weights, all_f, all_h, delta, act._replace(slope=flipped))
+        pairs = zip(right_w + right_b, slipped_w + slipped_b, strict=True)
+        if any(not np.allclose(a, b) for a, b in pairs):
             break
     return weights, biases, x, y
 

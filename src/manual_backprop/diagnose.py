@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .activations import other_side_at_kink
 from .compare import as_gradient_array
 from .tolerances import gradient_scale, tolerance_for
 
@@ -203,19 +204,18 @@ def _step_candidates(layer: int, ctx: Context):
         )
     )
     on_kink = f[layer] == 0
-    if on_kink.any():
+    sides = other_side_at_kink(ctx.derivative) if on_kink.any() else None
+    if sides is not None:
         # a'(0) on the other side: the mask (f >= 0) where ReLU'(0) = 0 asks for (f > 0), or the reverse.
-        sides = [float(np.asarray(ctx.derivative(np.array([v])))[0]) for v in (-1.0, 0.0, 1.0)]
-        if sides[0] != sides[2]:
-            other = sides[0] if sides[1] == sides[2] else sides[2]
-            out.append(
-                (
-                    "kink_convention",
-                    f"derivative at the kink: a'(0) taken as {other:g} where f_{layer} = 0 exactly; the "
-                    f"convention (jax.nn's) is a'(0) = {sides[1]:g} (for ReLU: mask f > 0, not f >= 0)",
-                    _try(lambda: back * np.where(on_kink, other, ctx.derivative(f[layer]))),
-                )
+        at_zero, other = sides
+        out.append(
+            (
+                "kink_convention",
+                f"derivative at the kink: a'(0) taken as {other:g} where f_{layer} = 0 exactly; the "
+                f"convention (jax.nn's) is a'(0) = {at_zero:g} (for ReLU: mask f > 0, not f >= 0)",
+                _try(lambda: back * np.where(on_kink, other, ctx.derivative(f[layer]))),
             )
+        )
     out.append(
         (
             "missing_transpose",

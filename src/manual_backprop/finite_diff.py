@@ -26,9 +26,9 @@ from typing import NamedTuple
 import numpy as np
 
 from .activations import get_activation, unit_is_on
-from .backprop import checked_parameters, forward
+from .backprop import forward
 from .losses import loss_terms
-from .validate import check_columns, check_loss_name, check_target
+from .validate import check_columns, check_loss_name, check_parameters, check_target
 
 METHODS = ("central", "forward", "backward")
 SIGNS = {"central": (1, -1), "forward": (1,), "backward": (-1,)}  # the directions of each method's moves
@@ -254,7 +254,7 @@ def numerical_gradients(all_weights, all_biases, net_input, y, *, activation: st
     method, step = _check_method_and_step(method, step)
     if isinstance(max_memory, bool) or not isinstance(max_memory, numbers.Real) or not max_memory >= 1:
         raise ValueError(f"max_memory must be a number of bytes >= 1, got {max_memory!r}")
-    weights, biases, dtype = checked_parameters(all_weights, all_biases)
+    weights, biases, dtype = check_parameters(all_weights, all_biases)
     x = check_columns(net_input, "net_input", weights[0].shape[1], dtype)
     target = check_target(y, loss, weights[-1].shape[0], x.shape[1], dtype)
 

@@ -58,6 +58,40 @@ def _check_sequence(value, name: str) -> list:
     return list(value)
 
 
+def _fast_parameters(all_weights, all_biases):
+    """The common case checked in a few microseconds: ``(weights, biases, dtype)``, or None.
+
+    Two lists of float64 (or float32) arrays of one dtype, of matching shapes, all finite: a network of
+    small layers would otherwise spend more time being validated than differentiated. Anything else (a
+    conversion, a wrong shape, a NaN) returns None, for the full check whose errors name the layer.
+    """
+    if not (isinstance(all_weights, list) and isinstance(all_biases, list)):
+        return None
+    if not 0 < len(all_weights) == len(all_biases):
+        return None
+    arrays = all_weights + all_biases
+    if type(arrays[0]) is not np.ndarray or arrays[0].dtype not in SUPPORTED_DTYPES:
+        return None
+    dtype = arrays[0].dtype
+    if not all(type(a) is np.ndarray and a.dtype == dtype for a in arrays):
+        return None
+    rows = None
+    for omega, beta in zip(all_weights, all_biases, strict=True):
+        if not (omega.ndim == 2 and 0 not in omega.shape and beta.shape == (omega.shape[0], 1)
+                and (rows is None or omega.shape[1] == rows)):
+            return None
+        rows = omega.shape[0]
+    # One sum is finite when every entry is (else the full check finds the culprit; large finite entries
+    # may overflow it, which is not worth a warning); for many small arrays, one sum over a concatenated
+    # copy beats a sum per array.
+    with np.errstate(over="ignore", invalid="ignore"):
+        if sum(a.size for a in arrays) <= 2**16:
+            total = np.add.reduce(np.concatenate([a.ravel() for a in arrays]))
+        else:
+            total = sum(np.add.reduce(a, axis=None) for a in arrays)
+    return (list(all_weights), list(all_biases), dtype) if np.isfinite(total) else None
+
+
 def check_parameters(all_weights, all_biases) -> tuple[list[np.ndarray], list[np.ndarray], np.dtype]:
     """Validate the notebook's two parameter lists and bring them to one floating dtype.
 
@@ -65,6 +99,9 @@ def check_parameters(all_weights, all_biases) -> tuple[list[np.ndarray], list[np
     caller's own where no conversion was needed. ``dtype`` is float64 or float32: float64 when any
     parameter is float64 or an integer.
     """
+    fast = _fast_parameters(all_weights, all_biases)
+    if fast is not None:
+        return fast
     weights = _check_sequence(all_weights, "all_weights")
     biases = _check_sequence(all_biases, "all_biases")
     if len(weights) == 0:
