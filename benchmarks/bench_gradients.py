@@ -45,6 +45,7 @@ from manual_backprop import (  # noqa: E402
     random_network,
     udl_network,
 )
+from manual_backprop.finite_diff import fd_cost  # noqa: E402  (the cost model the check itself uses)
 
 NOTEBOOK_STEP = 1e-6  # the notebook's delta_fd
 FD_MAX_MACS = 1e10  # full finite differences only below this many multiply-adds (seconds, not minutes)
@@ -108,15 +109,6 @@ def make_cases(quick: bool) -> list[Case]:
     cases = [notebook_case(), notebook_case(K=20, name="K20")]
     cases += [grid_case(D, N) for D in (64, 256, 1024) for N in (1, 256, 1024)]
     return cases
-
-
-def fd_macs(case: Case, central: bool) -> float:
-    """Multiply-adds of full finite differences: each parameter's change runs the layers above its own."""
-    sizes = [w.size for w in case.all_weights]
-    total = 0.0
-    for k, w in enumerate(case.all_weights):
-        total += (w.size + w.shape[0]) * (sum(sizes[k + 1:]) + 1)
-    return total * case.N * (2 if central else 1)
 
 
 def loop_evaluations(case: Case) -> float:
@@ -188,7 +180,7 @@ def method_callable(method: str, case: Case):
         return lambda: _jax_eager(*args)
     if method in ("fd_central", "fd_forward"):
         central = method == "fd_central"
-        macs = fd_macs(case, central)
+        macs = fd_cost(case.all_weights, case.N, "central" if central else "forward")
         if macs > FD_MAX_MACS:
             return f"skipped: finite differences beyond {FD_MAX_MACS:.0e} multiply-adds (would take minutes)"
         if central:

@@ -235,7 +235,7 @@ def _context(weights, biases, x, y):
     out, all_f, all_h = forward(weights, biases, x, act)
     dl_df = loss_gradient("least_squares", out, y)
     expected = backward(weights, all_f, all_h, dl_df, act)
-    return expected, make_context(weights, all_f, all_h, dl_df, act.derivative, expected, np.float64)
+    return expected, make_context(weights, all_f, all_h, dl_df, act, expected, np.float64)
 
 
 def test_transposed_only_where_the_transpose_differs():

@@ -25,6 +25,7 @@ class Activation(NamedTuple):
     derivative: object  # a'(f), elementwise, as a function of the pre-activation f
     kinked: bool  # piecewise linear with a kink at 0: finite differences may cross it
     slope: object  # what the backward pass multiplies delta by: a'(f), or an array that acts the same
+    is_on: object = None  # kinked only: the on/off state of each unit that a'(f) follows (None: smooth)
 
 
 def relu(f):
@@ -68,8 +69,10 @@ def softplus(f):
 
 
 ACTIVATIONS = {
-    "relu": Activation("relu", relu, relu_derivative, True, relu_slope),
-    "leaky_relu": Activation("leaky_relu", leaky_relu, leaky_relu_derivative, True, leaky_relu_derivative),
+    # relu is on for f > 0 (a'(0) = 0); leaky_relu for f >= 0 (a'(0) = 1): the sides jax.nn picks at 0.
+    "relu": Activation("relu", relu, relu_derivative, True, relu_slope, relu_slope),
+    "leaky_relu": Activation("leaky_relu", leaky_relu, leaky_relu_derivative, True, leaky_relu_derivative,
+                             lambda f: f >= 0),
     "tanh": Activation("tanh", np.tanh, tanh_derivative, False, tanh_derivative),
     "sigmoid": Activation("sigmoid", sigmoid, sigmoid_derivative, False, sigmoid_derivative),
     "softplus": Activation("softplus", softplus, sigmoid, False, sigmoid),
@@ -93,15 +96,3 @@ def get_activation(name) -> Activation:
         return ACTIVATIONS[name]
     except (KeyError, TypeError):
         raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}") from None
-
-
-def unit_is_on(name: str, f):
-    """The on/off pattern that a'(f) follows at the kink (None for smooth activations).
-
-    relu is on for f > 0 (a'(0) = 0); leaky_relu is on for f >= 0 (a'(0) = 1).
-    """
-    if name == "relu":
-        return f > 0
-    if name == "leaky_relu":
-        return f >= 0
-    return None

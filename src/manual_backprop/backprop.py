@@ -37,18 +37,22 @@ def forward(weights, biases, net_input, act: Activation):
     return h, all_f, all_h
 
 
-def backward(weights, all_f, all_h, dl_df_last, act: Activation, *, overwrite_f: bool = False):
+def backward(weights, all_f, all_h, dl_df_last, act: Activation, *, overwrite_f: bool = False,
+             all_deltas: list | None = None):
     """Unchecked backward pass from ``dl_df_last`` = dL/df_K (D_o, N).
 
     Returns ``(all_dl_dweights, all_dl_dbiases)``. With ``overwrite_f=True`` each delta_{k-1} is written
     over f_{k-1} once a'(f_{k-1}) is taken (scipy's ``overwrite_a``): no fresh (D, N) array per layer,
-    for a caller that owns ``all_f`` and needs it no more.
+    for a caller that owns ``all_f`` and needs it no more. ``all_deltas``, a list of K+1 entries when
+    given, receives every delta_k = dL/df_k (D_{k+1}, N) on the way down.
     """
     n_layers = len(weights)
     all_dl_dweights = [None] * n_layers
     all_dl_dbiases = [None] * n_layers
     delta = dl_df_last
     for layer in reversed(range(n_layers)):
+        if all_deltas is not None:
+            all_deltas[layer] = delta
         all_dl_dweights[layer] = delta @ all_h[layer].T
         all_dl_dbiases[layer] = delta.sum(axis=1, keepdims=True)
         if layer > 0:

@@ -18,7 +18,7 @@ from .backprop import backward, forward
 from .compare import Comparison, _number, compare_gradients, compare_pairs, fmt, render_table
 from .diagnose import Diagnosis, diagnose_tensor, first_wrong_layer, make_context
 from .directional import directional_check, taylor_check
-from .finite_diff import numerical_gradients
+from .finite_diff import fd_cost, numerical_gradients
 from .losses import loss_gradient, loss_terms
 from .network import _check_seed, random_network, udl_network
 from .tolerances import gradient_scale, rounding_allowance, tolerance_for
@@ -47,18 +47,6 @@ def _oracle():
 
 
 # ---------------------------------------------------------------------------------------------- three way
-
-
-def fd_cost(weights, columns: int, method: str = "central") -> float:
-    """Multiply-adds of a full finite-difference gradient: each parameter's change runs the layers above."""
-    sizes = [w.size for w in weights]
-    above = np.cumsum([0] + sizes[::-1])[::-1][1:]  # above[k]: sum of sizes of layers k+1..K
-    params = [w.size + w.shape[0] for w in weights]
-    return float(
-        sum(p * (a + 1) for p, a in zip(params, above, strict=False))
-        * columns
-        * (2 if method == "central" else 1)
-    )
 
 
 @dataclass(frozen=True)
@@ -669,7 +657,7 @@ def _grade_case(backward, case: Case, activation: str, loss: str, oracle, histor
             all_f,
             all_h,
             loss_gradient(loss, net_output, target),
-            act.derivative,
+            act,
             expected,
             dtype,
             top_candidates=[

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .activations import other_side_at_kink
+from .backprop import backward
 from .compare import as_gradient_array
 from .tolerances import gradient_scale, tolerance_for
 
@@ -71,18 +72,14 @@ class Context:
 
 
 def make_context(
-    weights, all_f, all_h, dl_df_last, derivative, expected, dtype, top_candidates=()
+    weights, all_f, all_h, dl_df_last, act, expected, dtype, top_candidates=()
 ) -> Context:
     """Build a ``Context``: runs the right backward recursion once to keep every delta.
 
     ``top_candidates``: (code, text, dL/df_K) for wrong starts of the recursion (another loss's derivative).
     """
     deltas = [None] * len(weights)
-    delta = dl_df_last
-    for layer in reversed(range(len(weights))):
-        deltas[layer] = delta
-        if layer > 0:
-            delta = (weights[layer].T @ delta) * derivative(all_f[layer - 1])
+    backward(weights, all_f, all_h, dl_df_last, act, all_deltas=deltas)
     tolerance = tolerance_for(dtype, "diagnosis")
     compared = tolerance_for(dtype, "analytic")
     return Context(
@@ -90,7 +87,7 @@ def make_context(
         all_f,
         all_h,
         deltas,
-        derivative,
+        act.derivative,
         expected,
         tolerance.rtol,
         tolerance.atol,

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .activations import get_activation, unit_is_on
+from .activations import get_activation
 from .compare import _number, fmt, render_table
 from .losses import loss_terms
 from .tolerances import tolerance_for
@@ -134,7 +134,7 @@ class _Problem:
                 f += beta
                 if k < last:
                     if self.act.kinked:
-                        on = unit_is_on(self.act.name, f)
+                        on = self.act.is_on(f)
                         if pattern is not None:
                             pattern.append(on)
                         elif self.base_on is not None:

@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .activations import get_activation, unit_is_on
+from .activations import get_activation
 from .backprop import forward
 from .losses import loss_terms
 from .validate import check_columns, check_loss_name, check_parameters, check_target
@@ -83,7 +83,7 @@ class _Perturber:
         self.all_f, self.all_h = all_f, all_h
         self.signs = signs  # (S,): +1 (forward), -1 (backward), or both (central)
         self.signed = not (len(signs) == 1 and signs[0] == 1)  # the moves need multiplying by the signs
-        self.is_on = (lambda f: unit_is_on(act.name, f)) if (track_kinks and act.kinked) else None
+        self.is_on = act.is_on if track_kinks else None
         self.on = [self.is_on(f) for f in all_f[:-1]] if self.is_on else None
         # h_k with a row of ones below: what weight [i, j] (j < D_in) or bias i (j = D_in) multiplies.
         ones = np.ones((1, all_h[0].shape[1]), all_f[0].dtype)
@@ -327,3 +327,15 @@ def _split(every, offsets, weights):
     augmented = [every[start:stop].reshape(omega.shape[0], -1)
                  for start, stop, omega in zip(offsets, offsets[1:], weights, strict=False)]
     return [g[:, :-1].copy() for g in augmented], [g[:, -1:].copy() for g in augmented]
+
+
+def fd_cost(weights, columns: int, method: str = "central") -> float:
+    """Multiply-adds of a full finite-difference gradient: each parameter's change runs the layers above."""
+    sizes = [w.size for w in weights]
+    above = np.cumsum([0] + sizes[::-1])[::-1][1:]  # above[k]: sum of sizes of layers k+1..K
+    params = [w.size + w.shape[0] for w in weights]
+    return float(
+        sum(p * (a + 1) for p, a in zip(params, above, strict=False))
+        * columns
+        * (2 if method == "central" else 1)
+    )

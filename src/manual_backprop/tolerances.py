@@ -90,12 +90,19 @@ def gradient_scale(gradients) -> float:
     return largest if 0 < largest < np.inf else 1.0
 
 
+def agree(actual, expected, *, rtol, atol, scale: float) -> np.ndarray:
+    """The agreement formula, the only place it is written: which entries satisfy
+    ``|actual - expected| <= atol * scale + rtol * |expected|`` (a boolean array of the broadcast shape;
+    NaN agrees with nothing). ``rtol``/``atol`` are numbers or per-entry arrays."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.abs(actual - expected) <= atol * scale + rtol * np.abs(expected)
+
+
 def within_tolerance(expected, actual, tolerance: Tolerance, scale: float) -> np.ndarray:
     """Boolean array: which entries of ``actual`` agree with ``expected`` (same shape) under ``tolerance``."""
     expected = np.asarray(expected, dtype=np.float64)
     actual = np.asarray(actual, dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        return np.abs(actual - expected) <= tolerance.atol * scale + tolerance.rtol * np.abs(expected)
+    return agree(actual, expected, rtol=tolerance.rtol, atol=tolerance.atol, scale=scale)
 
 
 # How many estimated standard deviations of rounding error two computations of the same gradient may differ
