@@ -308,9 +308,9 @@ def check_timings(quick: bool) -> dict:
     """three_way_check of the notebook network (warm), and the cold `manual-backprop check` process."""
     out = {}
     try:
-        from manual_backprop.check import three_way_check
+        from manual_backprop.three_way import three_way_check
     except ImportError:
-        return {"pending": "manual_backprop.check not available"}
+        return {"pending": "manual_backprop.three_way not available"}
     case = notebook_case()
     stats = time_round_robin({"three_way_check": lambda: three_way_check(*case.args)},
                              block=0.02 if quick else 0.05, min_repeats=7, budget=0.5 if quick else 2.0)

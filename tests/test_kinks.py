@@ -17,7 +17,7 @@ from oracle import jax_gradients
 from oracle.jax_network import ACTIVATIONS as JAX_ACTIVATIONS
 from oracle.jax_network import _x64
 
-KINKED = ("relu", "leaky_relu")
+KINKED = tuple(name for name, act in ACTIVATIONS.items() if act.kinked)
 
 
 def zero_preactivation_network(rng, dtype=np.float64):

@@ -257,8 +257,16 @@ def numerical_gradients(all_weights, all_biases, net_input, y, *, activation: st
     weights, biases, dtype = check_parameters(all_weights, all_biases)
     x = check_columns(net_input, "net_input", weights[0].shape[1], dtype)
     target = check_target(y, loss, weights[-1].shape[0], x.shape[1], dtype)
+    return fd_gradients(weights, biases, target, act, loss, forward(weights, biases, x, act), method=method,
+                        step=step, return_kinks=return_kinks, max_memory=max_memory)
 
-    net_output, all_f, all_h = forward(weights, biases, x, act)
+
+def fd_gradients(weights, biases, target, act, loss: str, forward_pass, *, method: str = "central", step=None,
+                 return_kinks: bool = False, max_memory: int = DEFAULT_MEMORY):
+    """``numerical_gradients`` on checked arrays (unchecked): ``forward_pass`` is ``backprop.forward``'s
+    ``(net_output, all_f, all_h)`` for these parameters (read, never written), ``target`` the checked one."""
+    net_output, all_f, all_h = forward_pass
+    x, dtype = all_h[0], weights[0].dtype
     signs = np.array(SIGNS[method], dtype)
     perturber = _Perturber(weights, act, loss, target, all_f, all_h, signs, return_kinks)
     base_terms = loss_terms(loss, net_output, target)[:, None, :]

@@ -98,13 +98,6 @@ def agree(actual, expected, *, rtol, atol, scale: float) -> np.ndarray:
         return np.abs(actual - expected) <= atol * scale + rtol * np.abs(expected)
 
 
-def within_tolerance(expected, actual, tolerance: Tolerance, scale: float) -> np.ndarray:
-    """Boolean array: which entries of ``actual`` agree with ``expected`` (same shape) under ``tolerance``."""
-    expected = np.asarray(expected, dtype=np.float64)
-    actual = np.asarray(actual, dtype=np.float64)
-    return agree(actual, expected, rtol=tolerance.rtol, atol=tolerance.atol, scale=scale)
-
-
 # How many estimated standard deviations of rounding error two computations of the same gradient may differ
 # by. Measured over random and notebook-style networks of depth 0 to 6, widths 3 to 200, batches 1 and 8,
 # every activation and loss, in float32 against a float64 reference: the worst error of manual backprop or
@@ -184,3 +177,31 @@ def rounding_allowance(
             )
             delta = back * slope
     return [sigmas * np.sqrt(v) for v in var_w], [sigmas * np.sqrt(v) for v in var_b]
+
+
+# ------------------------------------------------------------------ thresholds of the checks and diagnoses
+
+# A full finite-difference check pushes every parameter's perturbation through the layers above it; past
+# this many multiply-adds (about a second of NumPy) the three-way check switches to directional and says so.
+FD_BUDGET = 2e9
+
+# A tensor returned in a lower precision than the parameters' is "right to that precision" when every
+# entry is within this many of its eps of the right value (relative to the entry and to the gradient's
+# scale): a cast of the right float64 gradient is within 1/2, one computed throughout in float32 within a
+# few; a bug is off by O(1).
+DTYPE_EPS_FACTOR = 64
+
+# A wrong tensor that is c times the right one: c is named (2, 1/2, -1, 1/N) when within this relative
+# distance of the named value; a bug's factor is exact up to rounding, far closer than this.
+FACTOR_RTOL = 1e-6
+
+# ... and c counts as 1 (no scaling at all: the tensor is right to its precision) within this many eps.
+UNIT_FACTOR_EPS = 8
+
+# The scale of a bug's candidate array of all zeros: a positive floor so that only exact zeros match it.
+TINY_SCALE = 1e-300
+
+# The columns of a probability (or one-hot) target for softmax cross-entropy must sum to 1 within this:
+# loose enough for probabilities written in float32 or rounded to a few digits, tight enough to catch a
+# column that is not a distribution.
+TARGET_SUM_ATOL = 1e-6

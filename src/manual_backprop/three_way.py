@@ -1,0 +1,192 @@
+"""The three-way check: manual backprop, ``jax.grad`` and a finite-difference witness, compared per layer.
+
+The arguments are checked once, here; the forward pass runs once, and every witness then works on the
+checked arrays: manual backprop (``backprop.backward``), the oracle (``oracle``'s unchecked entry) and
+finite differences (``finite_diff.fd_gradients``), or, for large networks, the directional / Taylor checks.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .activations import get_activation
+from .backprop import backward, forward
+from .compare import Comparison, compare_gradients, compare_pairs
+from .directional import directional_check, taylor_check
+from .finite_diff import _check_method_and_step, fd_cost, fd_gradients
+from .losses import loss_gradient, loss_terms
+from .report import ThreeWayReport
+from .tolerances import FD_BUDGET, gradient_scale, rounding_allowance, tolerance_for
+from .validate import check_columns, check_loss_name, check_parameters, check_target
+
+FD_MODES = ("central", "forward", "backward", "directional", "taylor")
+
+
+class FdWitness(NamedTuple):
+    """Finite differences with the kink rule (see ``report.CONVENTIONS``).
+
+    ``values``: the gradient pair [weights, biases], one-sided differences beside kinks; ``rtol``/``atol``:
+    scalars, or per-entry arrays (the forward tolerance beside kinks); ``include``: masks of the entries
+    compared, ``sided``: masks of those compared one-sided (both None when no entry crossed a kink); and
+    the counts of entries that ``crossed`` a kink, were compared ``one_sided``, or ``excluded``.
+    """
+
+    values: list
+    rtol: object
+    atol: object
+    include: list | None
+    sided: list | None
+    crossed: int = 0
+    one_sided: int = 0
+    excluded: int = 0
+
+
+def _fd_witness(weights, biases, target, act, loss, forward_pass, method, step) -> FdWitness:
+    """Finite differences with the kink rule, on checked arrays."""
+    dtype = weights[0].dtype
+    fd_w, fd_b, kinks = fd_gradients(
+        weights, biases, target, act, loss, forward_pass, method=method, step=step, return_kinks=True
+    )
+    values = [list(fd_w), list(fd_b)]
+    main = tolerance_for(dtype, method)
+    crossed = sum(int(k.sum()) for part in kinks for k in part)
+    if crossed == 0:
+        return FdWitness(values, main.rtol, main.atol, None, None)
+    side = tolerance_for(dtype, "forward")
+    rtol = [[np.where(k, side.rtol, main.rtol) for k in part] for part in kinks]
+    atol = [[np.where(k, side.atol, main.atol) for k in part] for part in kinks]
+    remaining = [[k.copy() for k in part] for part in kinks]
+    one_sided = 0
+    for other in ("forward", "backward"):
+        if other == method:
+            continue
+        o_w, o_b, (ok_w, ok_b) = fd_gradients(
+            weights, biases, target, act, loss, forward_pass, method=other, return_kinks=True
+        )
+        for part, (o_vals, o_kinks) in enumerate(((o_w, ok_w), (o_b, ok_b))):
+            for layer, (vals, k) in enumerate(zip(o_vals, o_kinks, strict=False)):
+                usable = remaining[part][layer] & ~k
+                if usable.any():
+                    values[part][layer] = np.where(usable, vals, values[part][layer])
+                    remaining[part][layer] = remaining[part][layer] & k
+                    one_sided += int(usable.sum())
+    include = [[~r for r in part] for part in remaining]
+    sided = [[k & ~r for k, r in zip(pk, pr, strict=False)] for pk, pr in zip(kinks, remaining, strict=False)]
+    excluded = sum(int(r.sum()) for part in remaining for r in part)
+    return FdWitness(values, rtol, atol, include, sided, crossed, one_sided, excluded)
+
+
+def _compare_fd(analytic, witness: FdWitness, label: str, main) -> Comparison:
+    """The analytic gradient against finite differences, with per-entry tolerances beside kinks."""
+    scale = gradient_scale(analytic)
+    sided = witness.sided
+    one_sided = None if sided is None else [[int(np.count_nonzero(m)) for m in part] for part in sided]
+    rows = compare_pairs(analytic, witness.values, rtol=witness.rtol, atol=witness.atol, scale=scale,
+                         include=witness.include, one_sided=one_sided)  # fmt: skip
+    notes = () if sided is None else ("entries beside a kink: one-sided difference, forward tolerance",)
+    return Comparison(label, tuple(rows), main.rtol, main.atol, float(scale), notes)
+
+
+def _check_forward_is_finite(all_f, loss_value: float):
+    """A ValueError naming the first layer whose pre-activations overflow: no gradient to check there."""
+    if np.isfinite(loss_value):
+        return
+    for k, f in enumerate(all_f):
+        if not np.isfinite(f).all():
+            bad = tuple(int(i) for i in np.argwhere(~np.isfinite(f))[0])
+            raise ValueError(
+                f"the forward pass overflows: all_f[{k}]{list(bad)} = {f[bad]} (largest finite "
+                f"{np.finfo(f.dtype).max:.1e}); scale the parameters or the input down"
+            )
+    raise ValueError(f"the loss overflows ({loss_value}); scale the parameters, input or target down")
+
+
+def three_way_check(
+    all_weights,
+    all_biases,
+    net_input,
+    y,
+    *,
+    activation: str = "relu",
+    loss: str = "least_squares",
+    fd: str = "central",
+    step=None,
+    directions: int = 3,
+    rng=0,
+    fd_budget: float = FD_BUDGET,
+) -> ThreeWayReport:
+    """Manual vs JAX, manual vs finite differences, JAX vs finite differences, per layer and tensor.
+
+    ``fd``: "central", "forward", "backward" (a difference per parameter; kinks handled as in
+    ``CONVENTIONS``), "directional" or "taylor" (O(1) forward passes: see ``directional.py``). A full
+    finite-difference check whose cost exceeds ``fd_budget`` multiply-adds switches to directional.
+    """
+    from oracle.jax_network import gradients_of_checked  # the JAX import is paid only by the checks
+
+    if fd not in FD_MODES:
+        raise ValueError(f"unknown fd {fd!r}; choose one of {', '.join(FD_MODES)}")
+    act = get_activation(activation)
+    check_loss_name(loss)
+    weights, biases, dtype = check_parameters(all_weights, all_biases)
+    x = check_columns(net_input, "net_input", weights[0].shape[1], dtype)
+    target = check_target(y, loss, weights[-1].shape[0], x.shape[1], dtype)
+    # Checked once here; every witness then runs on the checked arrays and this one forward pass.
+    with np.errstate(over="ignore", invalid="ignore"):
+        forward_pass = forward(weights, biases, x, act)
+        net_output, all_f, all_h = forward_pass
+        loss_value = float(loss_terms(loss, net_output, target).sum())
+    _check_forward_is_finite(all_f, loss_value)
+    dl_df_last = loss_gradient(loss, net_output, target)
+    manual = backward(weights, all_f, all_h, dl_df_last, act)
+    oracle = gradients_of_checked(weights, biases, x, target, activation=activation, loss=loss)
+    allowance = None
+    if dtype == np.float32:  # rounding grows with the size of the computation; float64 keeps the table's
+        allowance = rounding_allowance(weights, all_f, all_h, dl_df_last, act.derivative, dtype,
+                                       loss_derivative=lambda z: loss_gradient(loss, z, target))  # fmt: skip
+    manual_vs_jax = compare_gradients(oracle, manual, dtype=dtype, label="manual vs jax", allowance=allowance)
+    sizes = (weights[0].shape[1],) + tuple(w.shape[0] for w in weights)
+    common = dict(sizes=sizes, batch=int(x.shape[1]), dtype=dtype.name, activation=activation, loss=loss,
+                  requested_fd=fd, step=step, loss_value=loss_value, manual_vs_jax=manual_vs_jax,
+                  net_output=net_output)  # fmt: skip
+    notes = []
+    method = fd
+    if fd in ("central", "forward", "backward"):
+        cost = fd_cost(weights, x.shape[1], fd)
+        if cost > fd_budget:
+            method = "directional"
+            notes.append(
+                f"a full {fd} finite-difference check would cost {cost:.1e} multiply-adds (budget "
+                f"{fd_budget:.1e}): switched to directional"
+            )
+    if method in ("directional", "taylor"):
+        check = directional_check if method == "directional" else taylor_check
+        kwargs = dict(activation=activation, loss=loss, rng=rng)
+        if method == "directional":
+            # A step given for per-parameter differences is absolute; the directional one is relative.
+            kwargs.update(directions=directions, step=step if fd == "directional" else None)
+        return ThreeWayReport(
+            **common,
+            fd=method,
+            manual_vs_fd=None,
+            jax_vs_fd=None,
+            manual_directional=check(weights, biases, x, y, manual, **kwargs),
+            jax_directional=check(weights, biases, x, y, oracle, **kwargs),
+            notes=tuple(notes),
+            gradients={"manual": manual, "jax": oracle},
+        )
+    _, fd_step = _check_method_and_step(method, step)
+    witness = _fd_witness(weights, biases, target, act, loss, forward_pass, method, fd_step)
+    main = tolerance_for(dtype, method)
+    return ThreeWayReport(
+        **common,
+        fd=method,
+        manual_vs_fd=_compare_fd(manual, witness, "manual vs fd", main),
+        jax_vs_fd=_compare_fd(oracle, witness, "jax vs fd", main),
+        kinks_crossed=witness.crossed,
+        kinks_one_sided=witness.one_sided,
+        kinks_excluded=witness.excluded,
+        notes=tuple(notes),
+        gradients={"manual": manual, "jax": oracle, "fd": witness.values},
+    )
