@@ -14,9 +14,9 @@ from manual_backprop import (
 )
 from manual_backprop.activations import ACTIVATIONS, get_activation
 from manual_backprop.backprop import forward
-from manual_backprop.finite_diff import fd_cost
+from manual_backprop.finite_diff import fd_cost, fd_witness
 from manual_backprop.report import CONVENTIONS
-from manual_backprop.three_way import _compare_fd, _fd_witness
+from manual_backprop.three_way import _compare_fd
 from manual_backprop.tolerances import tolerance_for
 from manual_backprop.validate import LOSSES
 
@@ -97,7 +97,7 @@ def test_a_wrong_value_beside_a_kink_is_not_hidden():
     manual[1][0][2, 0] = 1.0  # the forward (wrong) side's slope would be about this size
     act = get_activation("relu")
     forward_pass = forward(weights, biases, X, act)
-    witness = _fd_witness(weights, biases, Y, act, "least_squares", forward_pass, "central", None)
+    witness = fd_witness(weights, biases, Y, act, "least_squares", forward_pass, "central", None)
     main = tolerance_for(np.float64, "central")
     assert _compare_fd(report.gradients["manual"], witness, "fd", main).ok
     assert not _compare_fd(manual, witness, "fd", main).row(0, "biases").ok

@@ -228,24 +228,17 @@ class BackwardReport:
     conventions: tuple = CONVENTIONS
 
     @property
-    def ok(self) -> bool:
-        return all(case.ok for case in self.cases)
-
-    @property
     def failing(self) -> tuple:
         return tuple(case for case in self.cases if not case.ok)
 
+    @property
+    def ok(self) -> bool:
+        return not self.failing
+
     def to_dict(self) -> dict:
-        return {
-            "function": self.function,
-            "ok": self.ok,
-            "activation": self.activation,
-            "loss": self.loss,
-            "batch": self.batch,
-            "dtype": self.dtype,
-            "cases": [c.to_dict() for c in self.cases],
-            "conventions": list(self.conventions),
-        }
+        return dict(function=self.function, ok=self.ok, activation=self.activation, loss=self.loss,
+                    batch=self.batch, dtype=self.dtype, cases=[c.to_dict() for c in self.cases],
+                    conventions=list(self.conventions))  # fmt: skip
 
     def __str__(self) -> str:
         lines = [("case", "sizes", "verdict", "first wrong layer", "diagnosis")]

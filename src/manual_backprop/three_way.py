@@ -2,12 +2,10 @@
 
 The arguments are checked once, here; the forward pass runs once, and every witness then works on the
 checked arrays: manual backprop (``backprop.backward``), the oracle (``oracle``'s unchecked entry) and
-finite differences (``finite_diff.fd_gradients``), or, for large networks, the directional / Taylor checks.
+finite differences (``finite_diff.fd_witness``), or, for large networks, the directional / Taylor checks.
 """
 
 from __future__ import annotations
-
-from typing import NamedTuple
 
 import numpy as np
 
@@ -15,67 +13,13 @@ from .activations import get_activation
 from .backprop import backward, forward
 from .compare import Comparison, compare_gradients, compare_pairs
 from .directional import directional_check, taylor_check
-from .finite_diff import _check_method_and_step, fd_cost, fd_gradients
+from .finite_diff import FdWitness, _check_method_and_step, fd_cost, fd_witness
 from .losses import loss_gradient, loss_terms
 from .report import ThreeWayReport
 from .tolerances import FD_BUDGET, gradient_scale, rounding_allowance, tolerance_for
 from .validate import check_columns, check_loss_name, check_parameters, check_target
 
 FD_MODES = ("central", "forward", "backward", "directional", "taylor")
-
-
-class FdWitness(NamedTuple):
-    """Finite differences with the kink rule (see ``report.CONVENTIONS``).
-
-    ``values``: the gradient pair [weights, biases], one-sided differences beside kinks; ``rtol``/``atol``:
-    scalars, or per-entry arrays (the forward tolerance beside kinks); ``include``: masks of the entries
-    compared, ``sided``: masks of those compared one-sided (both None when no entry crossed a kink); and
-    the counts of entries that ``crossed`` a kink, were compared ``one_sided``, or ``excluded``.
-    """
-
-    values: list
-    rtol: object
-    atol: object
-    include: list | None
-    sided: list | None
-    crossed: int = 0
-    one_sided: int = 0
-    excluded: int = 0
-
-
-def _fd_witness(weights, biases, target, act, loss, forward_pass, method, step) -> FdWitness:
-    """Finite differences with the kink rule, on checked arrays."""
-    dtype = weights[0].dtype
-    fd_w, fd_b, kinks = fd_gradients(
-        weights, biases, target, act, loss, forward_pass, method=method, step=step, return_kinks=True
-    )
-    values = [list(fd_w), list(fd_b)]
-    main = tolerance_for(dtype, method)
-    crossed = sum(int(k.sum()) for part in kinks for k in part)
-    if crossed == 0:
-        return FdWitness(values, main.rtol, main.atol, None, None)
-    side = tolerance_for(dtype, "forward")
-    rtol = [[np.where(k, side.rtol, main.rtol) for k in part] for part in kinks]
-    atol = [[np.where(k, side.atol, main.atol) for k in part] for part in kinks]
-    remaining = [[k.copy() for k in part] for part in kinks]
-    one_sided = 0
-    for other in ("forward", "backward"):
-        if other == method:
-            continue
-        o_w, o_b, (ok_w, ok_b) = fd_gradients(
-            weights, biases, target, act, loss, forward_pass, method=other, return_kinks=True
-        )
-        for part, (o_vals, o_kinks) in enumerate(((o_w, ok_w), (o_b, ok_b))):
-            for layer, (vals, k) in enumerate(zip(o_vals, o_kinks, strict=False)):
-                usable = remaining[part][layer] & ~k
-                if usable.any():
-                    values[part][layer] = np.where(usable, vals, values[part][layer])
-                    remaining[part][layer] = remaining[part][layer] & k
-                    one_sided += int(usable.sum())
-    include = [[~r for r in part] for part in remaining]
-    sided = [[k & ~r for k, r in zip(pk, pr, strict=False)] for pk, pr in zip(kinks, remaining, strict=False)]
-    excluded = sum(int(r.sum()) for part in remaining for r in part)
-    return FdWitness(values, rtol, atol, include, sided, crossed, one_sided, excluded)
 
 
 def _compare_fd(analytic, witness: FdWitness, label: str, main) -> Comparison:
@@ -177,7 +121,7 @@ def three_way_check(
             gradients={"manual": manual, "jax": oracle},
         )
     _, fd_step = _check_method_and_step(method, step)
-    witness = _fd_witness(weights, biases, target, act, loss, forward_pass, method, fd_step)
+    witness = fd_witness(weights, biases, target, act, loss, forward_pass, method, fd_step)
     main = tolerance_for(dtype, method)
     return ThreeWayReport(
         **common,

@@ -113,8 +113,8 @@ def check_parameters(all_weights, all_biases) -> tuple[list[np.ndarray], list[np
             f"all_weights has {len(weights)} entries but all_biases has {len(biases)}: "
             "one bias per weight matrix"
         )
-    weights = [as_real_array(w, f"all_weights[{k}]") for k, w in enumerate(weights)]
-    biases = [as_real_array(b, f"all_biases[{k}]") for k, b in enumerate(biases)]
+    weights, biases = ([as_real_array(a, f"{name}[{k}]") for k, a in enumerate(part)]
+                       for name, part in (("all_weights", weights), ("all_biases", biases)))
     dtype = np.result_type(*weights, *biases)
     if dtype not in SUPPORTED_DTYPES:
         raise TypeError(f"parameters of dtype {dtype} are not supported; use float64 or float32")
