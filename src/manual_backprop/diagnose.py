@@ -1,4 +1,4 @@
-"""Name the kind of a wrong gradient tensor, in plain words, by matching it against known bugs.
+"""Diagnosis: name the bug behind each wrong gradient tensor, in plain words, by matching known bugs.
 
 For a failing tensor of layer k the user's array is compared with what each classic bug would have
 produced *at that layer*, given the right delta coming from above (errors flow toward the input, so the

@@ -64,7 +64,7 @@ def three_way_check(
     """Manual vs JAX, manual vs finite differences, JAX vs finite differences, per layer and tensor.
 
     ``fd``: "central", "forward", "backward" (a difference per parameter; kinks handled as in
-    ``CONVENTIONS``), "directional" or "taylor" (O(1) forward passes: see ``directional.py``). A full
+    ``report.CONVENTIONS``), "directional" or "taylor" (O(1) forward passes: see ``directional.py``). A full
     finite-difference check whose cost exceeds ``fd_budget`` multiply-adds switches to directional.
     """
     from oracle.jax_network import gradients_of_checked  # the JAX import is paid only by the checks

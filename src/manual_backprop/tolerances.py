@@ -1,4 +1,4 @@
-"""Every tolerance of the project, in one table, each with its reason.
+"""Every tolerance and threshold of the project, in one place, each with its reason.
 
 Two gradients of the same tensor agree when, entry by entry,
 

@@ -1,8 +1,10 @@
-"""Checks of user input: every message names the argument, the layer and the shapes at fault.
+"""Checks and conversions of user input, once at the door: messages name the argument, layer and shapes.
 
 Conventions (the notebook's): column vectors; ``all_weights[k]`` is Omega_k of shape (D_{k+1}, D_k),
 ``all_biases[k]`` is beta_k of shape (D_{k+1}, 1); ``net_input`` is (D_i, N) and ``y`` is (D_o, N), one
 column per example. Nothing here writes into an array it is given: a conversion makes a new array.
+Also here: what a user's backward pass returned, as an array (``as_gradient_array``, which never raises:
+a comparison turns its message into a failing row), and tolerance arguments (``check_tolerance``).
 """
 
 from __future__ import annotations
