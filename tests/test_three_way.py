@@ -1,16 +1,20 @@
 """three_way_check: three witnesses per layer, the kink rule, the large-network modes, the reports."""
 
 import json
+import sys
+from collections import Counter
 
 import numpy as np
 import pytest
 
 from manual_backprop import (
+    backprop,
     compute_network_output,
     numerical_gradients,
     random_network,
     three_way_check,
     udl_network,
+    validate,
 )
 from manual_backprop.activations import ACTIVATIONS, get_activation
 from manual_backprop.backprop import forward
@@ -147,3 +151,37 @@ def test_an_overflowing_forward_pass_is_an_error_not_a_failed_gradient():
     weights, biases = udl_network()
     with pytest.raises(ValueError, match=r"forward pass overflows: all_f\[\d\]"):
         three_way_check([w * 1e200 for w in weights], biases, [[1.2]], [[20.0]])
+
+
+def _calls(function, watched):
+    """How often each function of ``watched`` ran during ``function()``: a profile of the call itself."""
+    codes = {f.__code__: f.__name__ for f in watched}
+    calls = Counter()
+
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code in codes:
+            calls[codes[frame.f_code]] += 1
+
+    sys.setprofile(profile)
+    try:
+        function()
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+@pytest.mark.parametrize("fd", ["central", "forward"])
+def test_the_parameters_are_checked_once_and_the_network_runs_forward_once(fd):
+    weights, biases = _one_unit_on_its_kink()  # kinks: the witness takes three sets of differences
+    calls = _calls(lambda: three_way_check(weights, biases, X, Y, fd=fd),
+                   [validate.check_parameters, backprop.forward])  # fmt: skip
+    assert calls == {"check_parameters": 1, "forward": 1}
+
+
+def test_the_report_carries_the_network_output():
+    weights, biases = udl_network()
+    report = three_way_check(weights, biases, X, Y)
+    np.testing.assert_array_equal(report.net_output, compute_network_output(X, weights, biases)[0])
+    assert report.headline() == "network 1-6-6-6-6-6-1, batch 1: output 1.907, loss 163.685"
+    assert report.verdict().startswith("OK: manual backprop, jax.grad and central finite differences agree")
+

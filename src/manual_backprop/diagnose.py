@@ -60,7 +60,8 @@ class Context:
     ``deltas[k]`` = dL/df_k (D_{k+1}, N), the right one; ``expected`` the right gradient pair; ``rtol``
     and ``atol`` the "diagnosis" tolerance; ``compare_rtol``, ``compare_atol`` and ``scale`` those of
     the comparison that failed the tensor (``|actual - expected| <= compare_atol * scale + compare_rtol
-    * |expected|``), to say by how much it failed.
+    * |expected|``), to say by how much it failed; ``top_candidates`` (code, text, dL/df_K) the wrong starts
+    of the recursion tried at the top layer.
     """
 
     weights: list
@@ -71,11 +72,11 @@ class Context:
     expected: tuple
     rtol: float
     atol: float
+    compare_rtol: float
+    compare_atol: float
+    scale: float
+    dtype: np.dtype  # the parameters' (and the right gradient's)
     top_candidates: tuple = ()
-    compare_rtol: float = 1e-10
-    compare_atol: float = 1e-12
-    scale: float = 1.0
-    dtype: object = np.float64  # the parameters' (and the right gradient's) dtype
 
 
 def make_context(
