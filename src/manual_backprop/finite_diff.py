@@ -49,7 +49,8 @@ def default_step(dtype, method: str = "central") -> float:
     return float(np.cbrt(eps)) if method == "central" else float(np.sqrt(eps))
 
 
-def _check_method_and_step(method, step):
+def check_method_and_step(method, step):
+    """``(method, step)`` checked: a method of ``METHODS``, and None or a finite step > 0 (as a float)."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if step is not None:
@@ -251,7 +252,7 @@ def numerical_gradients(all_weights, all_biases, net_input, y, *, activation: st
     """
     act = get_activation(activation)
     loss = check_loss_name(loss)
-    method, step = _check_method_and_step(method, step)
+    method, step = check_method_and_step(method, step)
     if isinstance(max_memory, bool) or not isinstance(max_memory, numbers.Real) or not max_memory >= 1:
         raise ValueError(f"max_memory must be a number of bytes >= 1, got {max_memory!r}")
     weights, biases, dtype = check_parameters(all_weights, all_biases)

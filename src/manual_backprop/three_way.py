@@ -13,7 +13,7 @@ from .activations import get_activation
 from .backprop import backward, forward
 from .compare import Comparison, compare_gradients, compare_pairs
 from .directional import directional_check, taylor_check
-from .finite_diff import FdWitness, _check_method_and_step, fd_cost, fd_witness
+from .finite_diff import FdWitness, check_method_and_step, fd_cost, fd_witness
 from .losses import loss_gradient, loss_terms
 from .report import ThreeWayReport
 from .tolerances import FD_BUDGET, gradient_scale, rounding_allowance, tolerance_for
@@ -120,7 +120,7 @@ def three_way_check(
             notes=tuple(notes),
             gradients={"manual": manual, "jax": oracle},
         )
-    _, fd_step = _check_method_and_step(method, step)
+    _, fd_step = check_method_and_step(method, step)
     witness = fd_witness(weights, biases, target, act, loss, forward_pass, method, fd_step)
     main = tolerance_for(dtype, method)
     return ThreeWayReport(
