@@ -32,7 +32,8 @@ __all__ = [
 from .check import BackwardReport, ThreeWayReport, check_backward, three_way_check  # noqa: E402
 from .compare import Comparison, TensorComparison, compare_gradients  # noqa: E402
 from .diagnose import Diagnosis  # noqa: E402
-from .directional import directional_check, taylor_check  # noqa: E402
+from .directional import directional_check  # noqa: E402
+from .taylor import taylor_check  # noqa: E402
 
 __all__ += [
     "BackwardReport",

@@ -17,10 +17,11 @@ from .activations import get_activation, other_side_at_kink
 from .backprop import backward, forward
 from .compare import Comparison, _number, compare_gradients, compare_pairs, fmt, render_table
 from .diagnose import Diagnosis, diagnose_tensor, first_wrong_layer, make_context
-from .directional import directional_check, taylor_check
+from .directional import directional_check
 from .finite_diff import fd_cost, numerical_gradients
 from .losses import loss_gradient, loss_terms
 from .network import _check_seed, random_network, udl_network
+from .taylor import taylor_check
 from .tolerances import gradient_scale, rounding_allowance, tolerance_for
 from .validate import LOSSES, check_columns, check_loss_name, check_parameters, check_target
 
