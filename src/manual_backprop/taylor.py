@@ -128,6 +128,8 @@ class TaylorReport:
 
 @dataclass
 class _Sweep:
+    """One sweep along sign * v, filled step by step: each list has one entry per step taken."""
+
     sign: int
     remainders: list
     crossed: list
@@ -160,12 +162,12 @@ def _sweep(line: LossLine, v, sign: int, dd: float, steps, noise: float, gradien
     out = _Sweep(sign, [], [], [], [])
     above = False
     for h in steps:
-        L, crossed = line.at(v, sign * h)
-        change = L - line.base_loss
+        point = line.at(v, sign * h)
+        change = point.loss - line.base_loss
         r = abs(change - sign * h * dd)
         floor = noise + GRADIENT_ROUNDING_MARGIN * h * gradient_rounding
         out.remainders.append(r)
-        out.crossed.append(int(crossed))
+        out.crossed.append(point.crossed)
         out.floors.append(floor)
         out.changes.append(abs(change))
         above = above or r > floor
