@@ -31,9 +31,10 @@ __all__ = [
 
 from .compare import Comparison, TensorComparison, compare_gradients  # noqa: E402
 from .diagnose import Diagnosis  # noqa: E402
-from .directional import directional_check, taylor_check  # noqa: E402
+from .directional import directional_check  # noqa: E402
 from .grading import check_backward  # noqa: E402
 from .report import BackwardReport, ThreeWayReport  # noqa: E402
+from .taylor import taylor_check  # noqa: E402
 from .three_way import three_way_check  # noqa: E402
 
 __all__ += [

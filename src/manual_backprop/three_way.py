@@ -12,11 +12,13 @@ import numpy as np
 from .activations import get_activation
 from .backprop import backward, forward
 from .compare import Comparison, compare_gradients, compare_pairs
-from .directional import directional_check, taylor_check
+from .directional import _directional
+from .directions import as_float64, check_count, loss_line, relative_step
 from .finite_diff import FdWitness, check_method_and_step, fd_cost, fd_witness
 from .losses import loss_gradient, loss_terms
 from .report import ThreeWayReport
-from .tolerances import FD_BUDGET, gradient_scale, rounding_allowance, tolerance_for
+from .taylor import _taylor
+from .tolerances import DIRECTIONAL_STEP, FD_BUDGET, gradient_scale, rounding_allowance, tolerance_for
 from .validate import check_columns, check_loss_name, check_parameters, check_target
 
 FD_MODES = ("central", "forward", "backward", "directional", "taylor")
@@ -71,6 +73,12 @@ def three_way_check(
 
     if fd not in FD_MODES:
         raise ValueError(f"unknown fd {fd!r}; choose one of {', '.join(FD_MODES)}")
+    if fd == "taylor" and step is not None:
+        raise ValueError("step does not apply to fd='taylor', which sweeps its own steps (pass step=None)")
+    if fd in ("central", "forward", "backward"):
+        check_method_and_step(fd, step)
+    count = check_count(directions, "directions", 1)
+    relative = relative_step(step if fd == "directional" else None, "step", DIRECTIONAL_STEP)
     act = get_activation(activation)
     check_loss_name(loss)
     weights, biases, dtype = check_parameters(all_weights, all_biases)
@@ -105,18 +113,22 @@ def three_way_check(
                 f"{fd_budget:.1e}): switched to directional"
             )
     if method in ("directional", "taylor"):
-        check = directional_check if method == "directional" else taylor_check
-        kwargs = dict(activation=activation, loss=loss, rng=rng)
+        # One line through theta serves both gradients; the loss along it is evaluated in float64.
+        line = loss_line(weights, biases, x, check_target(y, loss, target.shape[0], x.shape[1], np.float64),
+                         act, loss)  # fmt: skip
         if method == "directional":
             # A step given for per-parameter differences is absolute; the directional one is relative.
-            kwargs.update(directions=directions, step=step if fd == "directional" else None)
+            check = _directional
+            kwargs = dict(rng=rng, directions=count, step=relative)
+        else:
+            check, kwargs = _taylor, dict(rng=rng)
         return ThreeWayReport(
             **common,
             fd=method,
             manual_vs_fd=None,
             jax_vs_fd=None,
-            manual_directional=check(weights, biases, x, y, manual, **kwargs),
-            jax_directional=check(weights, biases, x, y, oracle, **kwargs),
+            manual_directional=check(line, as_float64(manual), **kwargs),
+            jax_directional=check(line, as_float64(oracle), **kwargs),
             notes=tuple(notes),
             gradients={"manual": manual, "jax": oracle},
         )

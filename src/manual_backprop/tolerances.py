@@ -66,6 +66,33 @@ TOLERANCES[("float64", "backward")] = TOLERANCES[("float64", "forward")]
 TOLERANCES[("float32", "backward")] = TOLERANCES[("float32", "forward")]
 TOLERANCES[("float32", "directional_one_sided")] = TOLERANCES[("float64", "directional_one_sided")]
 
+# Directional check and Taylor test (directional.py, taylor.py): steps and thresholds, each with its reason.
+# Directional step, relative to the parameters' norm: a network of millions of units then rarely has a
+# unit within reach of its kink, while float64 rounding (eps |L| / s) stays near 1e-8 of |L|.
+DIRECTIONAL_STEP = 1e-8
+SHRINK, MAX_SHRINKS = 0.1, 2  # near a kink the step shrinks x 1/10, twice at most, before going one-sided
+# A direction is conclusive only if the loss's rounding, divided by the step, is below this fraction of
+# |v . g| (or of the difference): a 2x wrong gradient is then never inside the rounding allowance.
+RESOLUTION = 0.1
+# A failing difference is confirmed at half the step: the failure is real if the estimate moved by less than
+# this fraction of its error (truncation, O(s^2) or O(s), would move it by 3/4 or 1/2 of itself).
+SETTLED = 0.25
+# Taylor sweep: h = start * 2^-j, j = 0..points-1, stopped once the remainder has sat at the rounding floor
+# for FLOOR_RUN steps; from 1e-2 the floor of float64 is reached well before 2^-59.
+TAYLOR_START, TAYLOR_POINTS, FLOOR_RUN = 1e-2, 60, 3
+NOISE_FACTOR = 1e3  # loss rounding, as a multiple of eps * sum |loss terms|, for the directional check
+# The Taylor test reads rates down to the floor, so it measures the rounding instead of bounding it: L(theta)
+# re-evaluated NOISE_SAMPLES times with units in other orders; floor = NOISE_MARGIN x the largest spread, but
+# at least NOISE_MIN_FACTOR eps sum |loss terms|.
+NOISE_SAMPLES, NOISE_MARGIN, NOISE_MIN_FACTOR = 3, 10.0, 10.0
+# The remainder of a right gradient still carries h |v . (g_true - g)| from g's own rounding (analytic
+# tolerance); a step counts only when the remainder exceeds that this many times, so it cannot bend the rate.
+GRADIENT_ROUNDING_MARGIN = 8.0
+ORDER_THRESHOLD = 1.5  # rate of a right gradient ~2, of a wrong one ~1
+RIGHT_ORDER = 1.75  # and their mean at least this: rates sliding from 2 towards 1 are not yet a verdict
+PLATEAU_RATE = 0.5  # a rate below this is rounding (a remainder that stopped shrinking), not a wrong g
+TAIL_RATES = 3  # rates judged: those between the smallest usable steps
+
 
 def tolerance_for(dtype, kind: str = "analytic") -> Tolerance:
     """The tolerance for comparing gradients of ``dtype`` by ``kind`` ("analytic", "central", ...)."""
