@@ -5,6 +5,7 @@ shape (D_out, D_in), ``all_biases[k]`` is beta_k of shape (D_out, 1); ``net_inpu
 column per example; the loss is summed over the batch; no activation after the last layer.
 """
 
+from ._version import __version__
 from .activations import ACTIVATIONS
 from .backprop import backward_pass, compute_network_output, manual_gradients
 from .finite_diff import default_step, numerical_gradients
@@ -12,10 +13,9 @@ from .losses import compute_loss, d_loss_d_output, least_squares_loss
 from .network import random_network, udl_network
 from .validate import LOSSES
 
-__version__ = "0.1.0"
-
 __all__ = [
     "ACTIVATIONS",
+    "__version__",
     "LOSSES",
     "backward_pass",
     "compute_loss",
@@ -33,6 +33,7 @@ from .check import BackwardReport, ThreeWayReport, check_backward, three_way_che
 from .compare import Comparison, TensorComparison, compare_gradients  # noqa: E402
 from .diagnose import Diagnosis  # noqa: E402
 from .directional import directional_check, taylor_check  # noqa: E402
+from .testing import assert_gradients_close  # noqa: E402
 
 __all__ += [
     "BackwardReport",
@@ -40,6 +41,7 @@ __all__ += [
     "Diagnosis",
     "TensorComparison",
     "ThreeWayReport",
+    "assert_gradients_close",
     "check_backward",
     "compare_gradients",
     "directional_check",

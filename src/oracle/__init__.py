@@ -5,6 +5,7 @@ Nothing here imports ``manual_backprop``: the oracle shares the conventions (col
 but none of the code.
 """
 
+from ._version import __version__
 from .jax_network import ACTIVATIONS, LOSSES, jax_gradients, jax_loss, jax_network_output
 
-__all__ = ["ACTIVATIONS", "LOSSES", "jax_gradients", "jax_loss", "jax_network_output"]
+__all__ = ["ACTIVATIONS", "__version__", "LOSSES", "jax_gradients", "jax_loss", "jax_network_output"]

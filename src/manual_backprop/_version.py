@@ -1,0 +1,26 @@
+"""The version: one source of truth, ``version`` in pyproject.toml (installed: the package metadata)."""
+
+from __future__ import annotations
+
+
+def _version() -> str:
+    """The version in pyproject.toml: read there in a source checkout (editable or on ``PYTHONPATH``, where
+    installed metadata can be stale or another checkout's), else from the installed package's metadata."""
+    import re
+    from importlib.metadata import PackageNotFoundError, version
+    from pathlib import Path
+
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    if pyproject.is_file():
+        text = pyproject.read_text(encoding="utf-8")
+        if re.search(r'^name = "manual-backprop"$', text, re.M):
+            found = re.search(r'^version = "([^"]+)"$', text, re.M)
+            if found:
+                return found.group(1)
+    try:
+        return version("manual-backprop")
+    except PackageNotFoundError:  # neither installed nor a checkout: say so rather than guess
+        return "0+unknown"
+
+
+__version__ = _version()
