@@ -5,13 +5,14 @@ shape (D_out, D_in), ``all_biases[k]`` is beta_k of shape (D_out, 1); ``net_inpu
 column per example; the loss is summed over the batch; no activation after the last layer.
 """
 
-from ._version import __version__
 from .activations import ACTIVATIONS
 from .backprop import backward_pass, compute_network_output, manual_gradients
 from .finite_diff import default_step, numerical_gradients
 from .losses import compute_loss, d_loss_d_output, least_squares_loss
 from .network import random_network, udl_network
 from .validate import LOSSES
+
+__version__: str  # see __getattr__ below
 
 __all__ = [
     "ACTIVATIONS",
@@ -48,3 +49,11 @@ __all__ += [
     "taylor_check",
     "three_way_check",
 ]
+
+
+def __getattr__(name: str) -> str:
+    if name == "__version__":  # computed on first access (see _version.py)
+        from ._version import version
+
+        return version()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
