@@ -366,7 +366,9 @@ def machine() -> dict:
         "blas": [{k: info.get(k) for k in ("internal_api", "version", "num_threads", "threading_layer",
                                             "architecture")} for info in threadpool_info()],
         # what steers the kernel and the allocator, exactly as set for this run ({} when none is)
-        "env": {k: v for k, v in sorted(os.environ.items()) if k.startswith(("OPENBLAS_", "MALLOC_"))},
+        "env": {k: v for k, v in sorted(os.environ.items())
+                if k.startswith(("OPENBLAS_", "MALLOC_", "OMP_NUM_THREADS", "XLA_FLAGS"))},
+        "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
 
 
@@ -503,8 +505,10 @@ def markdown(results: dict) -> str:
                      f"{b['num_threads']} threads)" for b in m["blas"])
     torch_ = f", PyTorch {m['torch']['version']}" if m.get("torch") else ""
     env = ", ".join(f"{k}={v}" for k, v in m.get("env", {}).items()) or "none set"
+    load = " to ".join(f"{m[k][0]:.1f}" for k in ("load_average_at_start", "load_average_at_end") if m.get(k))
     lines += ["", f"Machine: {m['cpu']}, {m['cores']} cores; {blas}; NumPy {m['numpy']}, JAX {m['jax']}"
-              f"{torch_}, Python {m['python']}, {m.get('libc', '')}; OPENBLAS_*/MALLOC_* variables: {env}."]
+              f"{torch_}, Python {m['python']}, {m.get('libc', '')}; variables: {env}; "
+              f"load average (1 min) {load or '?'}."]
     if "wall_s" in results:
         lines.append(f"Duration of the run: {results['wall_s']:.0f} s (`{results['command']}`).")
     return "\n".join(lines) + "\n"
@@ -641,7 +645,9 @@ def parse_args(argv=None):
     parser.add_argument("--repeats", type=int, default=7, help="minimum rounds per case (7)")
     parser.add_argument("--block", type=float, default=0.05, help="seconds per timed block (0.05)")
     parser.add_argument("--budget", type=float, default=1.5, help="seconds of extra rounds per case (1.5)")
-    parser.add_argument("--blas-threads", type=int, help="limit NumPy's BLAS to this many threads (as is)")
+    parser.add_argument("--blas-threads", type=int,
+                        help="limit every method to this many threads: NumPy's BLAS, PyTorch's intra-op "
+                        "pool, XLA's Eigen pool (as is); for a machine shared with other work")
     parser.add_argument("--no-accuracy", action="store_true", help="skip the step sweep")
     parser.add_argument("--from-json", type=Path, help="re-render results.md and the plots from this JSON")
     parser.add_argument("--no-cold", action="store_true",
@@ -661,11 +667,19 @@ def main(argv=None) -> int:
     if args.from_json:  # render the tables and plots again from a saved run, timing nothing
         results = json.loads(args.from_json.read_text())
     else:
+        if args.blas_threads is not None:  # before JAX or torch is imported, so that they read it
+            os.environ["OMP_NUM_THREADS"] = str(args.blas_threads)
+            if args.blas_threads == 1:
+                os.environ["XLA_FLAGS"] = " ".join(filter(None, [
+                    os.environ.get("XLA_FLAGS"), "--xla_cpu_multi_thread_eigen=false",
+                    "intra_op_parallelism_threads=1"]))
         with threadpool_limits(limits=args.blas_threads, user_api="blas"):
             results = run(args)
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.from_json:
         results["wall_s"] = time.perf_counter() - STARTED  # all of it: imports, every case, the checks
+        if hasattr(os, "getloadavg"):
+            results["machine"]["load_average_at_end"] = list(os.getloadavg())
     results["plots"] = plots(results, args.out)
     table = markdown(results)
     (args.out / "results.md").write_text(table)

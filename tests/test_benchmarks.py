@@ -80,7 +80,7 @@ def test_records_the_kernel_and_the_environment_that_steers_it(quick_run):
     results = json.loads((out / "results.json").read_text())
     machine = results["machine"]
     assert all("architecture" in blas for blas in machine["blas"])
-    assert all(k.startswith(("OPENBLAS_", "MALLOC_")) for k in machine["env"])
+    assert all(k.startswith(("OPENBLAS_", "MALLOC_", "OMP_NUM_THREADS", "XLA_FLAGS")) for k in machine["env"])
     assert machine["libc"] is not None and results["wall_s"] > 0
     assert f"Duration of the run: {results['wall_s']:.0f} s" in (out / "results.md").read_text()
 
