@@ -315,10 +315,8 @@ def check_timings(quick: bool) -> dict:
     out["three_way_check_warm"] = stats["three_way_check"]
     if quick:
         return out
-    script = Path(sys.executable).with_name("manual-backprop")
-    command = [str(script), "check"]
-    if not script.exists():
-        command = [sys.executable, "-m", "manual_backprop", "check"]
+    # Not the console script beside the interpreter: in a shared environment it can be another checkout's.
+    command = [sys.executable, "-m", "manual_backprop", "check"]
     commands = {"import_jax": [sys.executable, "-c", "import jax"], "cli_check": command}
     times = {name: [] for name in commands}
     for _ in range(5):
