@@ -12,10 +12,11 @@ from .losses import compute_loss, d_loss_d_output, least_squares_loss
 from .network import random_network, udl_network
 from .validate import LOSSES
 
-__version__ = "0.1.0"
+__version__: str  # see __getattr__ below
 
 __all__ = [
     "ACTIVATIONS",
+    "__version__",
     "LOSSES",
     "backward_pass",
     "compute_loss",
@@ -35,6 +36,7 @@ from .directional import directional_check  # noqa: E402
 from .grading import check_backward  # noqa: E402
 from .report import BackwardReport, ThreeWayReport  # noqa: E402
 from .taylor import taylor_check  # noqa: E402
+from .testing import assert_gradients_close  # noqa: E402
 from .three_way import three_way_check  # noqa: E402
 
 __all__ += [
@@ -43,9 +45,18 @@ __all__ += [
     "Diagnosis",
     "TensorComparison",
     "ThreeWayReport",
+    "assert_gradients_close",
     "check_backward",
     "compare_gradients",
     "directional_check",
     "taylor_check",
     "three_way_check",
 ]
+
+
+def __getattr__(name: str) -> str:
+    if name == "__version__":  # computed on first access (see _version.py)
+        from ._version import version
+
+        return version()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
