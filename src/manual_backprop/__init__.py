@@ -55,8 +55,8 @@ __all__ += [
 
 
 def __getattr__(name: str) -> str:
-    if name == "__version__":  # computed on first access (see _version.py)
-        from ._version import version
+    if name == "__version__":  # read from the installed metadata (pyproject's version) on first access only
+        from importlib.metadata import version
 
-        return version()
+        return version("manual-backprop")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
