@@ -35,6 +35,16 @@ class UsageError(Exception):
     """A mistake in the command line or in the function to grade: one line on stderr, exit 2."""
 
 
+class _Version(argparse.Action):
+    """``--version``: the installed metadata is read only when asked (its import costs startup time)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from importlib.metadata import version
+
+        print(f"{parser.prog} {version('manual-backprop')}")
+        parser.exit()
+
+
 def _positive_int(minimum, maximum=None):
     def parse(text):
         try:
@@ -72,9 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    from ._version import version
-
-    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="show the version and exit")
     commands = parser.add_subparsers(dest="command", metavar="check")
     check = commands.add_parser(
         "check",
