@@ -34,7 +34,7 @@ ACTIVATIONS = {
     "sigmoid": jax.nn.sigmoid,
     "softplus": jax.nn.softplus,
 }
-LOSSES = ("least_squares", "binary_cross_entropy", "softmax_cross_entropy")
+LOSSES = ("least_squares", "sum_of_squares", "binary_cross_entropy", "softmax_cross_entropy")
 
 
 def _network_output(params, net_input, activation):
@@ -52,6 +52,8 @@ def _loss(params, net_input, y, activation, loss):
     z = _network_output(params, net_input, activation)
     if loss == "least_squares":
         return 0.5 * jnp.sum((z - y) ** 2)
+    if loss == "sum_of_squares":  # the published notebook's: no 1/2
+        return jnp.sum((z - y) ** 2)
     if loss == "binary_cross_entropy":
         # -y log sigmoid(z) - (1 - y) log(1 - sigmoid(z)), written on logits so +-1000 stays finite.
         return -jnp.sum(y * jax.nn.log_sigmoid(z) + (1 - y) * jax.nn.log_sigmoid(-z))
