@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from manual_backprop import manual_gradients, udl_network
-from manual_backprop.loading import FORWARD_ARGUMENTS, LoadError, load, load_function
+from manual_backprop.loading import FORWARD_ARGUMENTS, LoadError, load, load_function, load_notebook
 from manual_backprop.notebook import python_source, run_notebook
 from manual_backprop.usercode import call_user, network_globals
 from published_style import published_cells, write_notebook
@@ -161,3 +161,18 @@ def test_loading_a_file_restores_sys_path_and_keeps_the_messages(tmp_path):
     exits.write_text("import sys\nsys.exit(4)\n")
     with pytest.raises(LoadError, match=r"failed to import: it called sys.exit\(4\)"):
         load_function(f"{exits}:f")
+
+
+def test_load_notebook_runs_it_once_and_loads_both_functions(published):
+    found = load_notebook(published)
+    assert set(found) == {"compute_network_output", "backward_pass"}
+    assert found["backward_pass"].namespace is found["compute_network_output"].namespace
+    with pytest.raises(LoadError, match=r"^--notebook: .*defines none of compute_network_output, backward"):
+        load_notebook(write_notebook(published.parent / "none.ipynb", [nbformat.v4.new_code_cell("x = 1")]))
+
+
+def test_a_published_style_notebook_grades_forward_with_its_own_k(published):
+    from manual_backprop.forward_grading import check_forward
+
+    report = check_forward(load_notebook(published)["compute_network_output"].function)
+    assert report.ok and report.globals_set == ()  # it computes K = len(all_weights) - 1 itself

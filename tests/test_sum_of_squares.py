@@ -73,3 +73,11 @@ def test_the_notebooks_bias_gradient_doubles():
     half = manual_gradients(weights, biases, NET_INPUT, Y)[1][0]
     full = manual_gradients(weights, biases, NET_INPUT, Y, loss="sum_of_squares")[1][0]
     np.testing.assert_array_equal(full, 2 * half)
+
+
+def test_the_three_way_check_takes_it():
+    from manual_backprop import three_way_check
+
+    weights, biases = udl_network()
+    report = three_way_check(weights, biases, NET_INPUT, Y, loss="sum_of_squares")
+    assert report.ok and f"{report.loss_value:.3f}" == "327.371"

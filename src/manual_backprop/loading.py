@@ -123,6 +123,30 @@ def load(spec: str, *, option: str = "--backward", arguments: tuple[str, ...] = 
     return Loaded(function, name, target, kind, namespace, notebook)
 
 
+def load_notebook(path, names=("compute_network_output", "backward_pass"), *, option: str = "--notebook",
+                  timeout: float | None = DEFAULT_TIMEOUT) -> dict:
+    """Run the notebook at ``path`` once and load each of ``names`` it defines: ``{name: Loaded}`` (the
+    names it does not define are left out; LoadError when it defines none of them or does not parse)."""
+    try:
+        notebook = run_notebook(path, timeout=timeout)
+    except ValueError as exc:
+        raise LoadError(f"{option}: {exc}") from None
+    found = {}
+    for name in names:
+        function = notebook.namespace.get(name)
+        if function is None:
+            continue
+        if not callable(function):
+            raise LoadError(f"{option}: {path}:{name} is a {type(function).__name__}, not a function")
+        arguments = FORWARD_ARGUMENTS if name == "compute_network_output" else BACKWARD_ARGUMENTS
+        _check_signature(function, name, option, arguments)
+        found[name] = Loaded(function, name, str(path), "notebook", notebook.namespace, notebook)
+    if not found:
+        raised = f" (a cell raised: {notebook.errors[0]})" if notebook.errors else ""
+        raise LoadError(f"{option}: {path} defines none of {', '.join(names)}{raised}")
+    return found
+
+
 def load_function(spec: str, *, option: str = "--backward", arguments: tuple[str, ...] = BACKWARD_ARGUMENTS,
                   timeout: float | None = DEFAULT_TIMEOUT):
     """``path/to/file.py:name``, ``package.module:name`` or ``notebook.ipynb:name`` -> the function."""
