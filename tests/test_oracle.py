@@ -90,15 +90,16 @@ def test_float32_is_computed_in_float32(rng):
 )
 def test_repeated_calls_do_not_retrace(rng, sizes, program):
     compiled_function = getattr(jn, program)
-    weights, biases, net_input, y = _problem(rng, sizes=sizes, batch=3)
+    # Batch sizes no other test uses: the programs' caches are shared by the whole test session.
+    weights, biases, net_input, y = _problem(rng, sizes=sizes, batch=29)
     jax_gradients(weights, biases, net_input, y, activation="softplus")
     compiled = compiled_function._cache_size()
     for _ in range(3):
-        w, b, x, t = _problem(rng, sizes=sizes, batch=3)
+        w, b, x, t = _problem(rng, sizes=sizes, batch=29)
         jax_gradients(w, b, x, t, activation="softplus")
     assert compiled_function._cache_size() == compiled
     # the counter does count: a new batch size compiles once more
-    w, b, x, t = _problem(rng, sizes=sizes, batch=5)
+    w, b, x, t = _problem(rng, sizes=sizes, batch=31)
     jax_gradients(w, b, x, t, activation="softplus")
     assert compiled_function._cache_size() == compiled + 1
 
