@@ -1,6 +1,8 @@
 """Losses of the network output z = f_K (D_o, N) against targets, summed over the batch, and dL/dz.
 
-- ``least_squares``: L = 0.5 * sum((z - y)^2), dL/dz = z - y (the notebook's).
+- ``least_squares``: L = 0.5 * sum((z - y)^2), dL/dz = z - y (the solved notebook's; the default).
+- ``sum_of_squares``: L = sum((z - y)^2), dL/dz = 2 (z - y) (the published notebook's, without the 1/2):
+  every term, the loss and every gradient exactly twice least_squares' (a factor 2 adds no rounding).
 - ``binary_cross_entropy`` on logits: each output an independent Bernoulli with P(y=1) = sigmoid(z);
   L = sum(softplus(z) - y z), dL/dz = sigmoid(z) - y.
 - ``softmax_cross_entropy`` on logits: each column a categorical distribution softmax(z);
@@ -33,6 +35,10 @@ def loss_terms(loss: str, z: np.ndarray, target: np.ndarray, out=None) -> np.nda
         terms **= 2
         terms *= 0.5  # 0.5 * (z - target) ** 2, the same roundings
         return terms
+    if loss == "sum_of_squares":
+        terms = np.subtract(z, target, out=out)
+        terms **= 2
+        return terms
     if loss == "binary_cross_entropy":
         return np.logaddexp(z, 0) - target * z
     # softmax_cross_entropy: y . (logsumexp(z) - z), which is the column's loss since y sums to 1.
@@ -43,6 +49,10 @@ def loss_gradient(loss: str, z: np.ndarray, target: np.ndarray, out=None) -> np.
     """dL/dz, of the shape of ``z``, written into ``out`` when given (``out`` may be ``z`` itself)."""
     if loss == "least_squares":
         return np.subtract(z, target, out=out)
+    if loss == "sum_of_squares":
+        gradient = np.subtract(z, target, out=out)
+        gradient *= 2  # 2 (z - y): exactly twice least_squares' z - y
+        return gradient
     if loss == "binary_cross_entropy":
         return np.subtract(sigmoid(z), target, out=out)
     exp = np.exp(z - z.max(axis=0, keepdims=True))
