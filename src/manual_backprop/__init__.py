@@ -46,3 +46,18 @@ __all__ += [
     "taylor_check",
     "three_way_check",
 ]
+
+from .ggn import manual_ggn_vp  # noqa: E402
+from .hvp import manual_hvp  # noqa: E402
+from .input_gradient import manual_input_gradient  # noqa: E402
+from .jvp import manual_jvp, manual_loss_jvp  # noqa: E402
+from .per_example import manual_per_example_gradients  # noqa: E402
+
+__all__ += [
+    "manual_ggn_vp",
+    "manual_hvp",
+    "manual_input_gradient",
+    "manual_jvp",
+    "manual_loss_jvp",
+    "manual_per_example_gradients",
+]
