@@ -61,3 +61,7 @@ __all__ += [
     "manual_loss_jvp",
     "manual_per_example_gradients",
 ]
+
+from .derivative_check import DERIVATIVES, DerivativeReport, check_derivative  # noqa: E402
+
+__all__ += ["DERIVATIVES", "DerivativeReport", "check_derivative"]
