@@ -42,12 +42,14 @@ def hvp_core(weights, biases, x, target, v_w, v_b, act: Activation, loss: str, c
     n_layers = len(weights)
     hv_w, hv_b = [None] * n_layers, [None] * n_layers
     for k in reversed(range(n_layers)):
-        hv_w[k] = r_delta @ all_h[k].T + delta @ all_dh[k].T
+        hv_w[k] = r_delta @ all_h[k].T
+        if k > 0:  # R{h_0} = 0: the input does not move
+            hv_w[k] += delta @ all_dh[k].T
         hv_b[k] = r_delta.sum(axis=1, keepdims=True)
         if k > 0:
             back = weights[k].T @ delta  # Omega_k^T delta_k
             r_back = v_w[k].T @ delta + weights[k].T @ r_delta  # its R{}: the product rule
-            slope = act.derivative(all_f[k - 1])
+            slope = act.slope(all_f[k - 1])  # a'(f_{k-1}) (a boolean mask for relu)
             r_delta = slope * r_back + curvature(all_f[k - 1]) * all_df[k - 1] * back
             delta = slope * back
     return hv_w, hv_b

@@ -30,17 +30,22 @@ def jvp_forward(weights, biases, net_input, tangent_w, tangent_b, act: Activatio
     are h_k and dh_k (D_k, N), k = 0..K+1 (``all_h[0]`` the input, ``all_h[-1]`` the output f_K).
     ``d_input`` is dh_0, the input's own tangent (None: the input is fixed, dh_0 = 0).
     """
-    h = net_input
-    dh = np.zeros_like(net_input) if d_input is None else d_input
-    all_f, all_df, all_h, all_dh = [], [], [h], [dh]
+    h, dh = net_input, d_input  # dh None: exactly 0, the product Omega_0 dh_0 skipped
+    all_f, all_df, all_h, all_dh = [], [], [h], [np.zeros_like(h) if dh is None else dh]
     last = len(weights) - 1
     for k, (omega, beta) in enumerate(zip(weights, biases, strict=True)):
-        f = omega @ h + beta
-        df = tangent_w[k] @ h + omega @ dh + tangent_b[k]  # the product rule on beta_k + Omega_k h_k
+        f = omega @ h
+        f += beta
+        # the product rule on beta_k + Omega_k h_k: dOmega_k h_k + Omega_k dh_k + dbeta_k
+        df = tangent_w[k] @ h
+        if dh is not None:
+            df += omega @ dh
+        df += tangent_b[k]
         all_f.append(f)
         all_df.append(df)
         if k < last:
-            h, dh = act.function(f), act.derivative(f) * df  # the chain rule on h_{k+1} = a(f_k)
+            # the chain rule on h_{k+1} = a(f_k); act.slope acts as a'(f) (a boolean mask for relu)
+            h, dh = act.function(f), df * act.slope(f)
         else:
             h, dh = f, df  # no activation after the last layer
         all_h.append(h)
