@@ -17,12 +17,12 @@ def make_problem(seed, sizes=SIZES, batch=BATCH, dtype=np.float64, loss="least_s
     all_weights, all_biases = random_network(list(sizes), rng=rng, dtype=dtype)
     net_input = rng.standard_normal((sizes[0], batch)).astype(dtype)
     D_o = sizes[-1]
-    if loss == "least_squares":
-        y = rng.standard_normal((D_o, batch)).astype(dtype)
+    if loss == "softmax_cross_entropy":
+        y = rng.integers(0, D_o, size=batch)  # class indices
     elif loss == "binary_cross_entropy":
         y = rng.uniform(0, 1, (D_o, batch)).astype(dtype)
-    else:
-        y = rng.integers(0, D_o, size=batch)  # class indices
+    else:  # least squares, and any other loss on real targets (sum_of_squares)
+        y = rng.standard_normal((D_o, batch)).astype(dtype)
     return all_weights, all_biases, net_input, y
 
 
@@ -56,10 +56,10 @@ def kink_problem(seed, loss="least_squares", batch=3):
             live &= bool((f > 0).any())
         if zeros and live:
             break
-    if loss == "least_squares":
-        y = rng.integers(-2, 3, (sizes[-1], batch)).astype(float)
+    if loss == "softmax_cross_entropy":
+        y = rng.integers(0, sizes[-1], batch)
     elif loss == "binary_cross_entropy":
         y = rng.integers(0, 2, (sizes[-1], batch)).astype(float)
     else:
-        y = rng.integers(0, sizes[-1], batch)
+        y = rng.integers(-2, 3, (sizes[-1], batch)).astype(float)
     return weights, biases, x, y
