@@ -12,8 +12,6 @@ backward pass, then one outer product per layer, of size N x D_{k+1} x D_k (the 
 
 from __future__ import annotations
 
-import numpy as np
-
 from .backprop import backward, forward
 from .losses import loss_gradient
 from .tangents import check_problem
