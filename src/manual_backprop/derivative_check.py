@@ -236,7 +236,7 @@ def check_derivative(all_weights, all_biases, net_input, y, *, derivative: str =
     n_layers = len(weights)
     names = _names(weights) if derivative != "input" else ["net_input"]
     order = [i for k in range(n_layers) for i in (k, n_layers + k)] if derivative != "input" else [0]
-    manual_dl = jax_dl = None
+    manual_dl = jax_dl = grad_z = None
     if derivative == "jvp":
         names, order = ["d_output", "dL"], [0, 1]
         from oracle import jax_loss_jvp
@@ -259,9 +259,13 @@ def check_derivative(all_weights, all_biases, net_input, y, *, derivative: str =
     analytic = tolerance_for(dtype, "derivative_analytic")
     central = tolerance_for(dtype, "derivative_central")
     side = tolerance_for(dtype, "derivative_one_sided")
-    # One scale for the whole derivative (as for gradients); the JVP's d_output and dL are two quantities.
-    scales = ([gradient_scale(t) for t in jax_t] if derivative == "jvp"
-              else [gradient_scale(jax_t)] * len(jax_t))  # fmt: skip
+    # One scale for the whole derivative (as for gradients). The JVP's d_output and dL are two quantities;
+    # dL = sum(dL/df_K * df_K) is a dot product whose terms may cancel, so its scale is sum |terms|.
+    if derivative == "jvp":
+        terms = np.abs(grad_z * np.asarray(jax_t[0], np.float64)).sum()
+        scales = [gradient_scale(jax_t[0]), terms if 0 < terms < np.inf else 1.0]
+    else:
+        scales = [gradient_scale(jax_t)] * len(jax_t)
     rows = []
     for i in order:
         name = names[i]
