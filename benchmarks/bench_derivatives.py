@@ -50,7 +50,7 @@ def make_cases(quick: bool):
     """``[(name, (all_weights, all_biases, net_input, y))]``: the notebook's network, then the grid."""
     weights, biases = udl_network()
     cases = [("notebook", (weights, biases, np.array([[1.2]]), np.array([[20.0]])))]
-    for D, N in ((16, 8),) if quick else ((64, 256), (256, 256)):
+    for D, N in ((8, 4),) if quick else ((64, 256), (256, 256)):
         rng = np.random.default_rng(D)
         weights, biases = random_network([D] * 7, rng=rng)
         x, y = rng.standard_normal((D, N)), rng.standard_normal((D, N))
@@ -182,10 +182,17 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=7, help="minimum rounds per case (7)")
     parser.add_argument("--block", type=float, default=0.05, help="seconds per timed block (0.05)")
     parser.add_argument("--budget", type=float, default=1.0, help="seconds of extra rounds per case (1.0)")
+    parser.add_argument("--blas-threads", type=int, default=1,
+                        help="NumPy's BLAS threads (1: on a busy 2-core machine OpenBLAS's second thread "
+                             "stalls for milliseconds; 0: as is)")
     args = parser.parse_args(argv)
     if args.repeats < 7:
         parser.error("--repeats must be at least 7")
-    results = run(args)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=args.blas_threads or None, user_api="blas"):
+        results = run(args)
+    results["blas_threads"] = args.blas_threads or "as is"
     args.out.mkdir(parents=True, exist_ok=True)
     plot(results, args.out / "derivatives.png")
     table = markdown(results)

@@ -24,7 +24,7 @@ def test_quick_run_writes_json_table_and_plot(tmp_path):
                           capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((tmp_path / "derivatives.json").read_text())
-    assert results["quick"] is True and set(results["cases"]) == {"notebook", "D16xN8"}
+    assert results["quick"] is True and set(results["cases"]) == {"notebook", "D8xN4"}
     notebook = results["cases"]["notebook"]
     assert notebook["params"] == 187
     for derivative in ("jvp", "hvp", "ggn", "per_example", "input"):

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .activations import Activation, get_activation
+from .activations import get_activation
 from .validate import (
     as_real_array,
     check_columns,
@@ -76,6 +76,3 @@ def check_pair(values_w, values_b, names, weights, biases, dtype):
     """A tangent or vector given as two lists, checked against the parameters: ``(list_w, list_b)``."""
     return (check_like_parameters(values_w, names[0], weights, dtype),
             check_like_parameters(values_b, names[1], biases, dtype))  # fmt: skip
-
-
-__all__ = ["Activation", "check_like_parameters", "check_network", "check_pair", "check_problem"]
