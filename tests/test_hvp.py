@@ -125,3 +125,52 @@ def test_nothing_is_changed_and_bad_vectors_are_named():
         jax_hvp(w, b, x, y, vw, [np.zeros((5, 2))] + vb[1:])
     with pytest.raises(ValueError, match="unknown loss"):
         manual_hvp(w, b, x, y, vw, vb, loss="hinge")
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_second_derivative_of_each_activation(activation):
+    """a''(f) beside a(f): against jax.grad of jax.grad near 0, against the exact tails far from it (where
+    jax.nn's sigmoid'' rounds to 0 at f = 40; ours keeps e^-40)."""
+    import jax
+
+    from oracle import ACTIVATIONS as JAX_ACTIVATIONS
+    from oracle.jax_network import _x64
+
+    act = get_activation(activation)
+    middle = np.array([-5.0, -1.0, -1e-3, 0.0, 1e-3, 0.7, 3.0])
+    with _x64(True):
+        second = np.array(jax.vmap(jax.grad(jax.grad(JAX_ACTIVATIONS[activation])))(middle))
+    np.testing.assert_allclose(act.curvature(middle), second, rtol=1e-12, atol=1e-300)
+    tails = np.array([-800.0, -40.0, 40.0, 800.0])
+    exact = {"sigmoid": -np.sign(tails) * np.exp(-np.abs(tails)), "softplus": np.exp(-np.abs(tails))}
+    ours = act.curvature(tails)
+    assert ours.dtype == np.float64 and np.isfinite(ours).all()
+    np.testing.assert_allclose(ours, exact.get(activation, np.zeros(4)), rtol=1e-12, atol=1e-30)
+
+
+@pytest.mark.parametrize("loss", [*LOSSES, "sum_of_squares"])
+def test_loss_hessian_times_a_vector_against_jax(loss):
+    """H_L dz per column against jax.hessian of the loss in one column's output."""
+    import jax
+    import jax.numpy as jnp
+
+    from manual_backprop.losses import loss_hessian_vector
+    from oracle.jax_network import _x64
+
+    rng = np.random.default_rng(61)
+    z, dz = rng.standard_normal((4, 3)) * 3, rng.standard_normal((4, 3))
+    target = np.eye(4)[:, [0, 2, 3]] if loss == "softmax_cross_entropy" else rng.uniform(0, 1, (4, 3))
+
+    def column_loss(z_n, y_n):
+        if loss == "least_squares":
+            return 0.5 * jnp.sum((z_n - y_n) ** 2)
+        if loss == "sum_of_squares":
+            return jnp.sum((z_n - y_n) ** 2)
+        if loss == "binary_cross_entropy":
+            return jnp.sum(jax.nn.softplus(z_n) - y_n * z_n)
+        return -jnp.sum(y_n * jax.nn.log_softmax(z_n))
+
+    with _x64(True):
+        blocks = np.array(jax.vmap(jax.hessian(column_loss), in_axes=(1, 1))(z, target))  # (N, D_o, D_o)
+    expected = np.einsum("nij,jn->in", blocks, dz)
+    np.testing.assert_allclose(loss_hessian_vector(loss, z, target, dz), expected, rtol=1e-12, atol=1e-15)
