@@ -113,3 +113,21 @@ def test_a_wrong_shape_is_a_failing_row_not_an_exception():
 
     report = check_derivative(w, b, x, y, derivative="input", manual=transposed)
     assert not report.ok and "wrong shape" in report.rows[0].message
+
+
+def test_a_function_that_writes_into_its_arguments_cannot_corrupt_the_witnesses():
+    w, b, x, y = make_problem(58)
+
+    def vandal(all_weights, all_biases, net_input, v_weights, v_biases, *, activation):
+        from manual_backprop import manual_jvp
+
+        result = manual_jvp(all_weights, all_biases, net_input, v_weights, v_biases, activation=activation)
+        for array in [*all_weights, *all_biases, net_input, *v_weights, *v_biases]:
+            array[...] = 0.0
+        return result
+
+    before = [a.copy() for a in [*w, *b, x]]
+    report = check_derivative(w, b, x, y, derivative="jvp", manual=vandal)
+    assert report.ok, str(report)
+    for original, now in zip(before, [*w, *b, x], strict=True):
+        np.testing.assert_array_equal(original, now)

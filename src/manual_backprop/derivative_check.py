@@ -158,6 +158,13 @@ def _random_vector(weights, biases, rng, dtype):
             [generator.standard_normal(b.shape).astype(dtype) for b in biases])  # fmt: skip
 
 
+def _copies(arguments):
+    """Deep copies of arrays and lists of arrays (anything else as it is)."""
+    return tuple([np.array(a, copy=True) for a in arg] if isinstance(arg, list)
+                 else np.array(arg, copy=True) if isinstance(arg, np.ndarray) else arg
+                 for arg in arguments)  # fmt: skip
+
+
 def _names(weights, prefix=""):
     n = len(weights)
     return [f"{prefix}Omega_{k}" for k in range(n)] + [f"{prefix}beta_{k}" for k in range(n)]
@@ -221,13 +228,12 @@ def check_derivative(all_weights, all_biases, net_input, y, *, derivative: str =
     function = MANUAL[derivative] if manual is None else manual
     oracle = _oracle(derivative)
     keywords = {"activation": activation} if derivative == "jvp" else {"activation": activation, "loss": loss}
-    if derivative in WITH_VECTOR:
-        first = (weights, biases, x) if derivative == "jvp" else (weights, biases, x, y)
-        manual_result = function(*first, v_w, v_b, **keywords)
-        jax_result = oracle(*first, v_w, v_b, **keywords)
-    else:
-        manual_result = function(weights, biases, x, y, **keywords)
-        jax_result = oracle(weights, biases, x, y, **keywords)
+    first = (weights, biases, x) if derivative == "jvp" else (weights, biases, x, y)
+    vectors = (v_w, v_b) if derivative in WITH_VECTOR else ()
+    jax_result = oracle(*first, *vectors, **keywords)
+    if manual is not None:  # a user's function gets fresh copies: what it writes into stays its own
+        first, vectors = _copies(first), _copies(vectors)
+    manual_result = function(*first, *vectors, **keywords)
 
     n_layers = len(weights)
     names = _names(weights) if derivative != "input" else ["net_input"]
