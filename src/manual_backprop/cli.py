@@ -155,7 +155,7 @@ def _network(args):
     rng = np.random.default_rng(args.seed)
     x = np.full((args.input_dim, args.batch), 1.2)
     x[:, 1:] += rng.standard_normal((args.input_dim, args.batch - 1))
-    if args.loss == "least_squares":
+    if args.loss in ("least_squares", "sum_of_squares"):
         y = np.full((args.output_dim, args.batch), 20.0)
     elif args.loss == "binary_cross_entropy":
         y = rng.uniform(size=(args.output_dim, args.batch))

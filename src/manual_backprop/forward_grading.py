@@ -16,7 +16,7 @@ import numpy as np
 
 from .activations import ACTIVATIONS, get_activation
 from .backprop import forward
-from .check import Case, make_battery  # the battery (moves to .battery with the split of check.py)
+from .battery import Case, make_battery
 from .tolerances import tolerance_for, within_tolerance
 from .usercode import DEFAULT_TIMEOUT, call_user, describe_exception, globals_note, network_globals
 

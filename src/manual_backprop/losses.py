@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .activations import sigmoid
+from .activations import sigmoid, sigmoid_derivative
 from .validate import as_real_array, check_loss_name, check_target
 
 
@@ -84,3 +84,26 @@ def d_loss_d_output(net_output, y, *, loss: str = "least_squares") -> np.ndarray
     """dL/d(net_output), shape (D_o, N); for least squares the notebook's ``net_output - y``."""
     loss, z, target = _checked(net_output, y, loss)
     return loss_gradient(loss, z, target)
+
+
+def loss_hessian_vector(loss: str, z: np.ndarray, target: np.ndarray, dz: np.ndarray) -> np.ndarray:
+    """H_L dz: the Hessian of the loss with respect to the output z (D_o, N), times ``dz`` (D_o, N).
+
+    The loss is a sum over the columns, so H_L is block diagonal, one (D_o, D_o) block per example:
+
+    - ``least_squares``: H_L = I, so H_L dz = dz.
+    - ``sum_of_squares`` (L = sum((z - y)^2)): H_L = 2 I.
+    - ``binary_cross_entropy``: diagonal, sigmoid'(z) = s (1 - s): H_L dz = s (1 - s) * dz.
+    - ``softmax_cross_entropy``: per column diag(p) - p p^T with p = softmax(z): p * dz - p (p . dz).
+
+    None depends on the target (``target`` is taken for a uniform signature). Returns a new (D_o, N) array.
+    """
+    if loss == "least_squares":
+        return dz.copy()
+    if loss == "sum_of_squares":
+        return 2 * dz
+    if loss == "binary_cross_entropy":
+        return sigmoid_derivative(z) * dz
+    exp = np.exp(z - z.max(axis=0, keepdims=True))
+    p = exp / exp.sum(axis=0, keepdims=True)
+    return p * (dz - (p * dz).sum(axis=0, keepdims=True))
