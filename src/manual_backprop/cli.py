@@ -72,6 +72,7 @@ def _positive_float(text):
 
 def build_parser() -> argparse.ArgumentParser:
     from .activations import ACTIVATIONS
+    from .derivative_check import DERIVATIVES
     from .three_way import FD_MODES
     from .validate import LOSSES
 
@@ -106,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--loss", choices=LOSSES, default="least_squares")
     check.add_argument("--seed", type=_positive_int(0, 2**32 - 1), default=0, help="the notebook's seed (0)")
     check.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    check.add_argument("--derivative", choices=("gradient", *DERIVATIVES), default="gradient",
+                       help="which derivative to check three ways (gradient; see 'Beyond the gradient')")
     check.add_argument("--fd", choices=FD_MODES, help="finite-difference witness (central)")
     check.add_argument(
         "--step",
@@ -234,6 +237,8 @@ def _run_three_way(args, out) -> int:
 
     _fill_defaults(args)
     weights, biases, x, y = _network(args)
+    if args.derivative != "gradient":
+        return _run_derivative(args, weights, biases, x, y, out)
     report = three_way_check(
         weights,
         biases,
@@ -258,11 +263,27 @@ def _run_three_way(args, out) -> int:
     return 0 if report.ok else 1
 
 
+def _run_derivative(args, weights, biases, x, y, out) -> int:
+    from .three_way import three_way_check
+
+    if args.fd != "central" or args.step is not None or args.verbose:
+        raise UsageError(f"--fd, --step and --verbose apply to the gradient; --derivative {args.derivative} "
+                         "uses central differences with the kink rule")
+    report = three_way_check(weights, biases, x, y, activation=args.activation, loss=args.loss,
+                             derivative=args.derivative, rng=args.seed)
+    if args.json:
+        print(json.dumps({"command": "check", "report": report.to_dict(), "ok": report.ok}), file=out)
+    else:
+        print(report, file=out)
+    return 0 if report.ok else 1
+
+
 def _run_backward(args, out) -> int:
     from .grading import check_backward
 
     shaping = ("depth", "width", "input_dim", "output_dim", "fd", "step")
     given = [f"--{name.replace('_', '-')}" for name in shaping if getattr(args, name) is not None]
+    given += ["--derivative"] if args.derivative != "gradient" else []
     if given:
         raise UsageError(f"{' '.join(given)}: not used with --backward, which grades on a fixed battery of "
                          "networks (--activation, --loss, --batch, --dtype and --seed shape it)")

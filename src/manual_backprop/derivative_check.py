@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import derivative_fd
+from .compare import fmt, render_table
 from .ggn import manual_ggn_vp
 from .hvp import manual_hvp
 from .input_gradient import manual_input_gradient
@@ -133,18 +134,12 @@ class DerivativeReport:
                 "rows": [row.to_dict() for row in self.rows], "notes": list(self.notes)}  # fmt: skip
 
     def __str__(self) -> str:
-        def fmt(x):
-            return "-" if x is None else f"{x:.2e}"
-
         lines = [("tensor", "shape", *PAIRS, "1-sided", "excl", "")]
         for r in self.rows:
             lines.append((r.name, "x".join(map(str, r.shape)), fmt(r.manual_jax), fmt(r.manual_fd),
                           fmt(r.jax_fd), str(r.one_sided), str(r.excluded),
                           "ok" if r.ok else "FAIL" + (f" ({r.message})" if r.message else "")))  # fmt: skip
-        widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
-        table = ["  ".join([line[0].ljust(widths[0])] + [c.rjust(w) for c, w in
-                                                        zip(line[1:-1], widths[1:-1], strict=True)]
-                           + [line[-1]]).rstrip() for line in lines]  # fmt: skip
+        table = [render_table(lines)]
         sizes = "-".join(map(str, self.sizes))
         head = [f"{self.derivative}: {DERIVATIVES[self.derivative]}; network {sizes}, batch {self.batch}",
                 f"max abs errors per tensor ({self.dtype}, {self.activation}, {self.loss}, fd: central, "
