@@ -225,6 +225,8 @@ class BackwardReport:
     batch: int
     dtype: str
     cases: tuple
+    loss_source: str | None = None  # the header line when the loss was found in the user's code
+    notes: tuple = ()  # one line each: the network globals set, a loss that fit no convention
     conventions: tuple = CONVENTIONS
 
     @property
@@ -237,6 +239,7 @@ class BackwardReport:
 
     def to_dict(self) -> dict:
         return dict(function=self.function, ok=self.ok, activation=self.activation, loss=self.loss,
+                    loss_source=self.loss_source, notes=list(self.notes),
                     batch=self.batch, dtype=self.dtype, cases=[c.to_dict() for c in self.cases],
                     conventions=list(self.conventions))  # fmt: skip
 
@@ -257,11 +260,12 @@ class BackwardReport:
             f"{self.function}: {passed}/{len(self.cases)} cases pass "
             f"({self.activation}, {self.loss}, batch {self.batch}, {self.dtype})"
         )
-        out = [head, render_table(lines)]
+        out = [head] + ([self.loss_source] if self.loss_source else []) + [render_table(lines)]
         if not all(c.witnesses_agree for c in self.cases):
             out.append(
                 "warning: jax and finite differences disagree on some case: the grade may be unreliable"
             )
+        out += [f"note: {note}" for note in self.notes]
         return "\n".join(out)
 
     def summary_lines(self) -> list:
