@@ -61,7 +61,8 @@ def _notebook_lines(notebook, verbose: bool) -> list[str]:
             lines += ["--- the notebook's output ---", notebook.output.rstrip("\n"), "--- end of output ---"]
     elif notebook.errors:
         more = f" (and {len(notebook.errors) - 1} more)" if len(notebook.errors) > 1 else ""
-        lines.append(f"note: a cell raised: {notebook.errors[0]}{more}; the cells after it ran")
+        lines.append(f"note: a cell raised: {notebook.errors[0]}{more}; the cells after it ran (--verbose "
+                     "shows the notebook's output)")
     return lines
 
 
