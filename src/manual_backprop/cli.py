@@ -199,8 +199,10 @@ def _print_arrays(report, out):
 
 
 def _run_three_way(args, out) -> int:
+    from .jax_cache import use_compilation_cache
     from .three_way import three_way_check
 
+    use_compilation_cache()
     _fill_defaults(args)
     weights, biases, x, y = _network(args)
     if args.derivative != "gradient":

@@ -14,6 +14,7 @@ import json
 
 import numpy as np
 
+from .jax_cache import use_compilation_cache
 from .loading import FORWARD_ARGUMENTS, Loaded, load, load_notebook
 from .usercode import DEFAULT_TIMEOUT
 
@@ -94,6 +95,7 @@ def run_grading(args: argparse.Namespace, out) -> int:
                                          timeout=args.timeout)))  # fmt: skip
     if args.backward:
         sections.append(("backward", load(args.backward, timeout=args.timeout)))
+    use_compilation_cache()  # after loading: a file that fails to load is told at once, without JAX
     reports = [(role, loaded, _grade(args, loaded, role)) for role, loaded in sections]
     ok = all(report.ok for _, _, report in reports)
     if args.json:
