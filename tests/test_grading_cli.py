@@ -245,3 +245,27 @@ def test_a_global_other_than_the_networks_is_a_failed_case_naming_it():
     )
     assert "K" not in namespace  # put back as it was
 
+
+
+def test_forward_grades_a_file_and_says_what_is_wrong():
+    right = run("--forward", f"{ZOO / 'forwards.py'}:published")
+    assert right.returncode == 0, right.stdout + right.stderr
+    wrong = run("--forward", f"{ZOO / 'forwards.py'}:bias_missing", "--json")
+    assert wrong.returncode == 1
+    data = json.loads(wrong.stdout)
+    assert data["forward"].endswith("forwards.py:bias_missing") and data["report"]["cases"][0]["pattern"] == (
+        "bias_missing")
+
+
+def test_the_compiled_programs_are_kept_on_disk_only_where_asked(tmp_path):
+    environment = dict(os.environ, PYTHONPATH=os.pathsep.join([SOURCE, os.environ.get("PYTHONPATH", "")]),
+                       MANUAL_BACKPROP_CACHE_DIR=str(tmp_path / "cache"))  # fmt: skip
+    environment.pop("JAX_COMPILATION_CACHE_DIR", None)
+    command = [sys.executable, "-m", "manual_backprop", "check", "--backward",
+               f"{ZOO / 'passes.py'}:backward_pass"]
+    assert subprocess.run(command, env=environment, capture_output=True, timeout=300).returncode == 0
+    assert any((tmp_path / "cache").iterdir())
+    environment["MANUAL_BACKPROP_CACHE_DIR"] = ""  # empty: no cache
+    environment["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
+    assert subprocess.run(command, env=environment, capture_output=True, timeout=300).returncode == 0
+    assert not (tmp_path / "xdg").exists()
