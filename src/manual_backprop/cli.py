@@ -262,7 +262,7 @@ def _run_grading(args, out) -> int:
     return run_grading(args, out)
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
