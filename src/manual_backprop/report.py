@@ -162,9 +162,10 @@ class ThreeWayReport:
 
 @dataclass(frozen=True)
 class CaseResult:
-    """The grade of one case. ``error`` is set for an exception, a bad return structure or a mutated input
-    (``error_kind`` "exception", "structure", "mutation"); ``comparison`` holds the per-tensor rows against
-    the oracle; ``first_wrong_layer`` and ``diagnoses`` say where and what."""
+    """The grade of one case. ``error`` is set for an exception, a call past its time limit, ``sys.exit``, a
+    bad return structure or a mutated input (``error_kind`` "exception", "timeout", "exit", "structure",
+    "mutation"); ``comparison`` holds the per-tensor rows against the oracle; ``first_wrong_layer`` and
+    ``diagnoses`` say where and what."""
 
     name: str
     sizes: tuple
