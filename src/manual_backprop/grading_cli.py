@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+from typing import TextIO
 
 import numpy as np
 
@@ -81,7 +82,7 @@ def _notebook_document(notebook) -> dict | None:
             "skipped_cells": notebook.skipped_cells, "output": notebook.output}  # fmt: skip
 
 
-def run_grading(args: argparse.Namespace, out) -> int:
+def run_grading(args: argparse.Namespace, out: TextIO) -> int:
     """Grade what ``--backward``, ``--forward`` and ``--notebook`` name; print the sections; the exit code."""
     args.timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
     sections: list[tuple[str, Loaded]] = []  # (role, loaded) in the order a pass computes: forward first
