@@ -92,6 +92,8 @@ TODAY = {
     "appended_not_reversed": {"named", "no_other"},
     "reversed_twice": {"named", "no_other"},
     "mask_of_this_layer": {"no_other"},
+    "einsum_without_transpose": {"no_other"},
+    "mask_from_h_of_the_layer_above": {"no_other"},
 }
 
 

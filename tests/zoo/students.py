@@ -956,6 +956,110 @@ def forgot_the_mask(all_weights, all_biases, all_f, all_h, y):
     return dW, dB
 
 
+@student("transposed", case="K=3 square", layer=3)
+def outer_the_wrong_way(all_weights, all_biases, all_f, all_h, y):
+    K = len(all_weights) - 1
+    dW, dB = [None] * (K + 1), [None] * (K + 1)
+    delta = all_h[-1] - y
+    for k in reversed(range(K + 1)):
+        dW[k] = np.dot(all_h[k], delta.T)  # dL/dOmega = h delta^T
+        dB[k] = delta.sum(axis=1, keepdims=True)
+        if k > 0:
+            delta = np.dot(all_weights[k].T, delta) * (all_f[k - 1] > 0)
+    return dW, dB
+
+
+@student("missing_transpose", case="K=3 square", layer=2)
+def einsum_without_transpose(all_weights, all_biases, all_f, all_h, y):
+    K = len(all_weights) - 1
+    dW, dB = [None] * (K + 1), [None] * (K + 1)
+    delta = all_h[-1] - y
+    for k in reversed(range(K + 1)):
+        dW[k] = np.einsum("in,jn->ij", delta, all_h[k])
+        dB[k] = delta.sum(axis=1, keepdims=True)
+        if k > 0:
+            delta = np.einsum("ij,jn->in", all_weights[k], delta) * (all_f[k - 1] > 0)
+    return dW, dB
+
+
+@student("mask_wrong_layer", case="K=3 square", layer=2)
+def mask_from_h_of_the_layer_above(all_weights, all_biases, all_f, all_h, y):
+    K = len(all_weights) - 1
+    dW, dB = [None] * (K + 1), [None] * (K + 1)
+    delta = all_h[-1] - y
+    for k in reversed(range(K + 1)):
+        dW[k] = delta @ all_h[k].T
+        dB[k] = delta.sum(axis=1, keepdims=True)
+        if k > 0:
+            delta = (all_weights[k].T @ delta) * (all_h[k + 1] > 0)
+    return dW, dB
+
+
+@student("h_instead_of_mask", layer=4)
+def relu_of_f_as_derivative(all_weights, all_biases, all_f, all_h, y):
+    def relu(z):
+        return np.maximum(0, z)
+
+    K = len(all_weights) - 1
+    all_dl_dweights = [None] * (K + 1)
+    all_dl_dbiases = [None] * (K + 1)
+    delta = all_h[-1] - y
+    for layer in reversed(range(K + 1)):
+        all_dl_dweights[layer] = delta @ all_h[layer].T
+        all_dl_dbiases[layer] = delta.sum(axis=1, keepdims=True)
+        if layer > 0:
+            delta = relu(all_f[layer - 1]) * (all_weights[layer].T @ delta)
+    return all_dl_dweights, all_dl_dbiases
+
+
+@student("wrong_activations", case="K=3 square", layer=3)
+def output_of_the_layer_in_weight_gradient(all_weights, all_biases, all_f, all_h, y):
+    K = len(all_weights) - 1
+    dW, dB = [None] * (K + 1), [None] * (K + 1)
+    delta = all_h[-1] - y
+    for k in reversed(range(K + 1)):
+        dW[k] = delta @ all_h[k + 1].T  # the layer's activations
+        dB[k] = delta.sum(axis=1, keepdims=True)
+        if k > 0:
+            delta = (all_weights[k].T @ delta) * (all_f[k - 1] > 0)
+    return dW, dB
+
+
+@student("bias_not_summed", layer=5, batch=4)
+def bias_keeps_the_batch(all_weights, all_biases, all_f, all_h, y):
+    K = len(all_weights) - 1
+    dW, dB = [None] * (K + 1), [None] * (K + 1)
+    delta = all_h[-1] - y
+    for k in reversed(range(K + 1)):
+        dW[k] = delta @ all_h[k].T
+        dB[k] = delta * np.ones_like(all_h[k + 1])  # dL/dbeta = delta * dF/dbeta
+        if k > 0:
+            delta = (all_weights[k].T @ delta) * (all_f[k - 1] > 0)
+    return dW, dB
+
+
+@student("other_layer", layer=5)
+def weight_and_bias_from_the_same_list(all_weights, all_biases, all_f, all_h, y):
+    dW, dB = _plain(all_weights, all_f, all_h, y)
+    return dW, dW
+
+
+@student("missing", layer=0)
+def breaks_before_the_input_layer(all_weights, all_biases, all_f, all_h, y):
+    K = len(all_weights) - 1
+    dW, dB = [None] * (K + 1), [None] * (K + 1)
+    delta = all_h[-1] - y
+    layer = K
+    while True:
+        if layer == 0:
+            break  # no layer below the input
+        dW[layer] = delta @ all_h[layer].T
+        dB[layer] = delta.sum(axis=1, keepdims=True)
+        delta = (all_weights[layer].T @ delta) * (all_f[layer - 1] > 0)
+        layer -= 1
+    return dW, dB
+
+
 # ================================================================================ right, unusually
 
 
