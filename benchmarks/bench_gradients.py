@@ -1,15 +1,22 @@
 """Time and accuracy of every gradient method, on the notebook's network and a grid of larger ones.
 
-    python benchmarks/bench_gradients.py [--quick] [--out DIR] [--methods ...] [--sizes ...]
+    python benchmarks/bench_gradients.py [--quick] [--out DIR] [--methods ...] [--sizes ...] [--no-cold]
 
 Every method goes through the shared signature ``(all_weights, all_biases, net_input, y) -> gradients``
 (the matmul-only bound and the notebook's cell aside). Timing: each method is warmed up, then timed in
 blocks of ``number`` calls (doubled until a block lasts ``--block`` seconds, as ``timeit`` autorange
 does); the methods of one case are timed round-robin, one block each per round, for at least 7 rounds,
 so that a burst of machine noise hits every method of the case alike and the ratios stay honest. The
-median block (per call) is reported, with the spread (quartiles, min, max).
+median block (per call) is reported, with the spread (quartiles, min, max) and the page faults per call.
 
-Outputs, in ``--out`` (default ``benchmarks/results``): ``results.md`` (the Markdown tables, also printed
+Cold processes: the gradient methods (manual, jitted JAX, PyTorch when installed) are timed again, each in
+a fresh process that imports only NumPy and the one library (``cold.py``), as a user's training script
+does. There the allocator starts cold: glibc can hand a call's temporaries back to the OS and take them
+again, zeroed, on the next call, which the harness's own process (JAX, matplotlib, every other method
+loaded) hides. Both settings are reported, with their ratios.
+
+Outputs, in ``--out`` (default: the git-ignored ``bench-out/``; ``--out benchmarks/results`` refreshes the
+committed record): ``results.md`` (the Markdown tables, also printed
 on stdout), ``results.json`` (every figure, the machine), and PNG plots: time against parameter count
 per method (log-log), the notebook network's methods as bars, and the error of forward and central
 differences against the JAX gradient as a function of the step (the V of truncation against rounding).
@@ -26,6 +33,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from dataclasses import dataclass, field
@@ -33,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+STARTED = time.perf_counter()  # the whole run's duration, imports included, goes into the JSON
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
@@ -46,6 +55,7 @@ from manual_backprop import (  # noqa: E402
     udl_network,
 )
 from manual_backprop.finite_diff import fd_cost  # noqa: E402  (the cost model the check itself uses)
+from timing import time_round_robin  # noqa: E402  (shared with cold.py)
 
 NOTEBOOK_STEP = 1e-6  # the notebook's delta_fd
 FD_MAX_MACS = 1e10  # full finite differences only below this many multiply-adds (seconds, not minutes)
@@ -62,7 +72,10 @@ METHODS = {
     "directional": "directional_check of the manual gradient (3 directions)",
     "forward_pass": "compute_network_output alone",
     "matmul_bound": "lower bound: only backprop's matrix products, preallocated",
+    "torch_eager": "peer: PyTorch autograd, eager, CPU, float64 (optional: pip install '.[peers]')",
 }
+COLD_METHODS = ("manual", "jax_jit", "torch_eager")  # also timed in a fresh process each (cold.py)
+TORCH_MISSING = "skipped: torch is not installed (pip install '.[peers]')"
 
 
 # ------------------------------------------------------------------------------------------------ cases
@@ -203,57 +216,16 @@ def method_callable(method: str, case: Case):
         return lambda: compute_network_output(case.net_input, case.all_weights, case.all_biases)
     if method == "matmul_bound":
         return _matmul_bound(case)
+    if method == "torch_eager":
+        try:
+            from peers import torch_gradients
+        except ImportError:
+            return TORCH_MISSING
+        return lambda: torch_gradients(*args)
     raise ValueError(f"unknown method {method!r}")
 
 
 # ----------------------------------------------------------------------------------------------- timing
-
-
-def _time_block(fn, number: int) -> float:
-    start = time.perf_counter()
-    for _ in range(number):
-        fn()
-    return time.perf_counter() - start
-
-
-def calibrate(fn, block: float) -> int:
-    """Calls per block: doubled until a block lasts ``block`` seconds (timeit's autorange, shorter)."""
-    number = 1
-    while True:
-        elapsed = _time_block(fn, number)
-        if elapsed >= block or number >= 2**20:
-            return number
-        number *= 2 if elapsed <= 0 else max(2, min(10, int(block / elapsed) + 1))
-
-
-def time_round_robin(callables: dict, block: float, min_repeats: int, budget: float) -> dict:
-    """Median and spread per call of each callable, timed in interleaved rounds of one block each."""
-    numbers, samples = {}, {name: [] for name in callables}
-    for name, fn in callables.items():
-        fn()  # warm-up (a jit compile, caches, the BLAS threads)
-        numbers[name] = calibrate(fn, block)
-    started = time.perf_counter()
-    rounds = 0
-    while rounds < min_repeats or (time.perf_counter() - started < budget and rounds < 50):
-        names = list(callables)
-        names = names[rounds % len(names):] + names[: rounds % len(names)]  # rotate the order
-        for name in names:
-            samples[name].append(_time_block(callables[name], numbers[name]) / numbers[name])
-        rounds += 1
-    stats = {}
-    for name, values in samples.items():
-        q1, median, q3 = np.percentile(values, [25, 50, 75])
-        stats[name] = {
-            "median_s": float(median),
-            "q1_s": float(q1),
-            "q3_s": float(q3),
-            "min_s": float(min(values)),
-            "max_s": float(max(values)),
-            "spread": float((q3 - q1) / median) if median > 0 else 0.0,
-            "number": numbers[name],
-            "repeats": len(values),
-        }
-    return stats
 
 
 def peak_memory(fn) -> int:
@@ -264,6 +236,32 @@ def peak_memory(fn) -> int:
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+
+
+# ----------------------------------------------------------------------------------------- cold process
+
+
+def cold_timings(case: Case, methods, block: float, repeats: int, budget: float,
+                 blas_threads: int | None) -> dict:
+    """Each method timed in a fresh process importing only NumPy and its one library (``cold.py``)."""
+    env = dict(os.environ)
+    if blas_threads is not None:  # the child cannot be limited from here: set it before its BLAS starts
+        env["OPENBLAS_NUM_THREADS"] = env["OMP_NUM_THREADS"] = str(blas_threads)
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="bench-cold-") as folder:
+        arrays = {f"W{k}": w for k, w in enumerate(case.all_weights)}
+        arrays.update({f"B{k}": b for k, b in enumerate(case.all_biases)}, x=case.net_input, y=case.y)
+        path = Path(folder) / "case.npz"
+        np.savez(path, **arrays)
+        for method in methods:
+            command = [sys.executable, str(HERE / "cold.py"), method, str(path), "--block", str(block),
+                       "--repeats", str(repeats), "--budget", str(budget)]
+            done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+            if done.returncode != 0:
+                out[method] = {"skipped": "failed: " + (done.stderr.strip().splitlines() or ["?"])[-1]}
+            else:
+                out[method] = json.loads(done.stdout)
+    return out
 
 
 # --------------------------------------------------------------------------------------------- accuracy
@@ -308,19 +306,17 @@ def check_timings(quick: bool) -> dict:
     """three_way_check of the notebook network (warm), and the cold `manual-backprop check` process."""
     out = {}
     try:
-        from manual_backprop.check import three_way_check
+        from manual_backprop.three_way import three_way_check
     except ImportError:
-        return {"pending": "manual_backprop.check not available"}
+        return {"pending": "manual_backprop.three_way not available"}
     case = notebook_case()
     stats = time_round_robin({"three_way_check": lambda: three_way_check(*case.args)},
                              block=0.02 if quick else 0.05, min_repeats=7, budget=0.5 if quick else 2.0)
     out["three_way_check_warm"] = stats["three_way_check"]
     if quick:
         return out
-    script = Path(sys.executable).with_name("manual-backprop")
-    command = [str(script), "check"]
-    if not script.exists():
-        command = [sys.executable, "-m", "manual_backprop", "check"]
+    # Not the console script beside the interpreter: in a shared environment it can be another checkout's.
+    command = [sys.executable, "-m", "manual_backprop", "check"]
     commands = {"import_jax": [sys.executable, "-c", "import jax"], "cli_check": command}
     times = {name: [] for name in commands}
     for _ in range(5):
@@ -348,16 +344,29 @@ def machine() -> dict:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
+    try:
+        import torch
+
+        torch_info = {"version": torch.__version__, "threads": torch.get_num_threads()}
+    except ImportError:
+        torch_info = None
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
         "platform": platform.platform(),
+        "libc": " ".join(platform.libc_ver()),
         "python": platform.python_version(),
         "numpy": np.__version__,
         "jax": jax.__version__,
         "jax_devices": [str(d) for d in jax.devices()],
+        "torch": torch_info,
+        # "architecture" is the kernel OpenBLAS chose (SkylakeX, Haswell, ...): it moves the ratios
         "blas": [{k: info.get(k) for k in ("internal_api", "version", "num_threads", "threading_layer",
                                             "architecture")} for info in threadpool_info()],
+        # what steers the kernel and the allocator, exactly as set for this run ({} when none is)
+        "env": {k: v for k, v in sorted(os.environ.items())
+                if k.startswith(("OPENBLAS_", "MALLOC_", "OMP_NUM_THREADS", "XLA_FLAGS"))},
+        "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
 
 
@@ -395,8 +404,30 @@ def ratios(results: dict) -> dict:
             row["cell_over_fd_forward"] = cell / fd_forward
         if manual and directional:
             row["directional_in_manual_gradients"] = directional / manual
+        torch_ = _median(results, case, "torch_eager")
+        if manual and torch_:
+            row["manual_over_torch"] = manual / torch_
+        cold = results["cases"][case].get("cold", {})
+        cold_manual, cold_jit, cold_torch = (cold.get(m, {}).get("median_s") for m in COLD_METHODS)
+        if cold_manual and cold_jit:
+            row["cold_manual_over_jax_jit"] = cold_manual / cold_jit
+        if cold_manual and cold_torch:
+            row["cold_manual_over_torch"] = cold_manual / cold_torch
+        if cold_manual and manual:
+            row["manual_cold_over_warm"] = cold_manual / manual
         out[case] = row
     return out
+
+
+def _cell(entry: dict, key: str = "median_s") -> str:
+    """A time (or a page-fault count), else why there is none ("skipped", "failed", "-")."""
+    if key not in entry:
+        return entry.get("skipped", "-").split(":")[0]
+    return fmt_time(entry[key]) if key.endswith("_s") else f"{entry[key]:.0f}"
+
+
+def _ratio(row: dict, key: str) -> str:
+    return f"{row[key]:.2f}" if key in row else "-"
 
 
 def markdown(results: dict) -> str:
@@ -424,6 +455,24 @@ def markdown(results: dict) -> str:
         cells = [row.get(k) for k in ("manual_over_jax_jit", "manual_over_bound", "cell_over_fd_forward",
                                       "directional_in_manual_gradients")]
         lines.append(f"| {name} | " + " | ".join("-" if c is None else f"{c:.2f}" for c in cells) + " |")
+    if any("cold" in case for case in results["cases"].values()):
+        lines += ["", "## Cold process: each method alone in a fresh process, against the warm harness", "",
+                  "Time per call, median. *warm*: in the harness's process (every method and JAX loaded); "
+                  "*cold*: a fresh process that imports NumPy and the one library (`cold.py`), as a "
+                  "training script does. Faults: minor page faults per call.", "",
+                  "| case | manual warm | manual cold | cold / warm | faults warm | faults cold | "
+                  "jax_jit cold | torch cold | manual / jax_jit warm | manual / jax_jit cold | "
+                  "manual / torch warm | manual / torch cold |",
+                  "|---|" + "---:|" * 11]
+        for name, case in results["cases"].items():
+            cold, row = case.get("cold", {}), results["ratios"].get(name, {})
+            manual_warm, manual_cold = case["methods"].get("manual", {}), cold.get("manual", {})
+            cells = [_cell(manual_warm), _cell(manual_cold), _ratio(row, "manual_cold_over_warm"),
+                     _cell(manual_warm, "page_faults_per_call"), _cell(manual_cold, "page_faults_per_call"),
+                     _cell(cold.get("jax_jit", {})), _cell(cold.get("torch_eager", {}))]
+            cells += [_ratio(row, key) for key in ("manual_over_jax_jit", "cold_manual_over_jax_jit",
+                                                    "manual_over_torch", "cold_manual_over_torch")]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     checks = results.get("checks", {})
     if checks:
         lines += ["", "## Checks", ""]
@@ -450,9 +499,16 @@ def markdown(results: dict) -> str:
         for method, errors in sweep["error"].items():
             lines.append(f"| {method} | " + " | ".join(f"{e:.1e}" for e in errors) + " |")
     m = results["machine"]
-    blas = ", ".join(f"{b['internal_api']} {b['version']} ({b['num_threads']} threads)" for b in m["blas"])
-    lines += ["", f"Machine: {m['cpu']}, {m['cores']} cores; {blas}; NumPy {m['numpy']}, JAX {m['jax']}, "
-              f"Python {m['python']}."]
+    blas = ", ".join(f"{b['internal_api']} {b['version']} ({b.get('architecture') or '?'} kernels, "
+                     f"{b['num_threads']} threads)" for b in m["blas"])
+    torch_ = f", PyTorch {m['torch']['version']}" if m.get("torch") else ""
+    env = ", ".join(f"{k}={v}" for k, v in m.get("env", {}).items()) or "none set"
+    load = " to ".join(f"{m[k][0]:.1f}" for k in ("load_average_at_start", "load_average_at_end") if m.get(k))
+    lines += ["", f"Machine: {m['cpu']}, {m['cores']} cores; {blas}; NumPy {m['numpy']}, JAX {m['jax']}"
+              f"{torch_}, Python {m['python']}, {m.get('libc', '')}; variables: {env}; "
+              f"load average (1 min) {load or '?'}."]
+    if "wall_s" in results:
+        lines.append(f"Duration of the run: {results['wall_s']:.0f} s (`{results['command']}`).")
     return "\n".join(lines) + "\n"
 
 
@@ -461,9 +517,20 @@ def plots(results: dict, out: Path) -> list[str]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    def _legend_outside(fig, axes) -> None:
+        """One legend for all panels, right of the last one: a legend inside would cover the curves."""
+        handles = {}
+        for ax in axes:
+            for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+                handles.setdefault(label, handle)
+        fig.tight_layout()
+        axes[-1].legend(handles.values(), handles.keys(), fontsize=7, loc="center left",
+                        bbox_to_anchor=(1.02, 0.5), frameon=False)
 
     def _save(fig, path: Path) -> str:
-        fig.savefig(path, dpi=80)
+        fig.savefig(path, dpi=80, bbox_inches="tight")  # "tight": the legends outside the axes stay in
         plt.close(fig)
         return path.name
 
@@ -479,10 +546,10 @@ def plots(results: dict, out: Path) -> list[str]:
             if points:
                 ax.plot(*zip(*points, strict=False), marker="o", ms=3, label=method, color=colors[method])
         ax.set(xscale="log", yscale="log", xlabel="parameters", title=f"N = {n}")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # minor labels collide
         ax.grid(True, which="major", alpha=0.3)
     axes[0][0].set_ylabel("seconds per call")
-    axes[0][0].legend(fontsize=6)
-    fig.tight_layout()
+    _legend_outside(fig, axes[0])
     written.append(_save(fig, out / "time_vs_params.png"))
 
     notebook = results["cases"].get("notebook")
@@ -510,8 +577,7 @@ def plots(results: dict, out: Path) -> list[str]:
             ax.set(xscale="log", yscale="log", xlabel="step h", ylabel="max error / max |gradient|",
                    title=f"{sweep['case']}, {sweep['activation']} ({sweep['params']:,} parameters)")
             ax.grid(True, alpha=0.3)
-        axes[0][0].legend(fontsize=6)
-        fig.tight_layout()
+        _legend_outside(fig, axes[0])
         written.append(_save(fig, out / "fd_error_vs_step.png"))
     return written
 
@@ -544,6 +610,9 @@ def run(args) -> dict:
             entry["fd_peak_bytes"] = peak_memory(callables["fd_forward"])
         for method, stats in time_round_robin(callables, block, args.repeats, budget).items():
             entry["methods"][method] = stats
+        cold = [m for m in COLD_METHODS if m in callables and (not args.quick or i == 1)]
+        if cold and not args.no_cold:
+            entry["cold"] = cold_timings(case, cold, block, args.repeats, budget, args.blas_threads)
         results["cases"][case.name] = entry
         summary = ", ".join(f"{m} {fmt_time(s['median_s'])}" for m, s in entry["methods"].items()
                             if "median_s" in s)
@@ -566,16 +635,21 @@ def run(args) -> dict:
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes and short timings (a smoke test)")
-    parser.add_argument("--out", type=Path, default=HERE / "results",
-                        help="output folder (benchmarks/results)")
+    parser.add_argument("--out", type=Path, default=HERE.parent / "bench-out",
+                        help="output folder (bench-out/, git-ignored; benchmarks/results is the committed "
+                        "record, refreshed with --out benchmarks/results)")
     parser.add_argument("--methods", nargs="+", choices=tuple(METHODS), help="methods to time (all)")
     parser.add_argument("--sizes", nargs="+", help="case names to run, e.g. notebook K20 D64xN1 (all)")
     parser.add_argument("--repeats", type=int, default=7, help="minimum rounds per case (7)")
     parser.add_argument("--block", type=float, default=0.05, help="seconds per timed block (0.05)")
     parser.add_argument("--budget", type=float, default=1.5, help="seconds of extra rounds per case (1.5)")
-    parser.add_argument("--blas-threads", type=int, help="limit NumPy's BLAS to this many threads (as is)")
+    parser.add_argument("--blas-threads", type=int,
+                        help="limit every method to this many threads: NumPy's BLAS, PyTorch's intra-op "
+                        "pool, XLA's Eigen pool (as is); for a machine shared with other work")
     parser.add_argument("--no-accuracy", action="store_true", help="skip the step sweep")
     parser.add_argument("--from-json", type=Path, help="re-render results.md and the plots from this JSON")
+    parser.add_argument("--no-cold", action="store_true",
+                        help="skip the fresh-process timings of manual, jax_jit and torch_eager")
     parser.add_argument("--no-checks", action="store_true",
                         help="skip three_way_check and the cold CLI timing")
     args = parser.parse_args(argv)
@@ -591,9 +665,19 @@ def main(argv=None) -> int:
     if args.from_json:  # render the tables and plots again from a saved run, timing nothing
         results = json.loads(args.from_json.read_text())
     else:
+        if args.blas_threads is not None:  # before JAX or torch is imported, so that they read it
+            os.environ["OMP_NUM_THREADS"] = str(args.blas_threads)
+            if args.blas_threads == 1:
+                os.environ["XLA_FLAGS"] = " ".join(filter(None, [
+                    os.environ.get("XLA_FLAGS"), "--xla_cpu_multi_thread_eigen=false",
+                    "intra_op_parallelism_threads=1"]))
         with threadpool_limits(limits=args.blas_threads, user_api="blas"):
             results = run(args)
     args.out.mkdir(parents=True, exist_ok=True)
+    if not args.from_json:
+        results["wall_s"] = time.perf_counter() - STARTED  # all of it: imports, every case, the checks
+        if hasattr(os, "getloadavg"):
+            results["machine"]["load_average_at_end"] = list(os.getloadavg())
     results["plots"] = plots(results, args.out)
     table = markdown(results)
     (args.out / "results.md").write_text(table)

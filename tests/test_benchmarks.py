@@ -1,10 +1,12 @@
 """Smoke test of the benchmark harness: ``--quick`` on tiny sizes writes a valid JSON, a table and plots.
 
-No time is asserted here (timings live in benchmarks/RESULTS.md); only that the harness runs end to end.
+No time is asserted here (timings live in benchmarks/RESULTS.md); only that the harness runs end to end,
+into a temporary folder (never over the committed benchmarks/results).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -56,3 +58,54 @@ def test_writes_markdown_and_nonempty_plots(quick_run):
         png = out / name
         assert png.exists() and png.stat().st_size > 1000, name
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cold_processes_import_only_what_their_method_needs(quick_run):
+    out, _ = quick_run
+    cold = json.loads((out / "results.json").read_text())["cases"]["notebook"]["cold"]
+    for method in ("manual", "jax_jit"):
+        assert cold[method]["median_s"] > 0 and cold[method]["repeats"] >= 7, method
+        assert cold[method]["page_faults_per_call"] >= 0
+        assert cold[method]["imported"]["matplotlib"] is False
+    assert cold["manual"]["imported"] == {"jax": False, "torch": False, "manual_backprop": True,
+                                          "matplotlib": False}
+    assert cold["jax_jit"]["imported"]["manual_backprop"] is False  # the oracle stands alone
+    ratios = json.loads((out / "results.json").read_text())["ratios"]["notebook"]
+    assert {"cold_manual_over_jax_jit", "manual_cold_over_warm"} <= set(ratios)
+    assert "| notebook |" in (out / "results.md").read_text().split("## Cold process")[1]
+
+
+def test_records_the_kernel_and_the_environment_that_steers_it(quick_run):
+    out, _ = quick_run
+    results = json.loads((out / "results.json").read_text())
+    machine = results["machine"]
+    assert all("architecture" in blas for blas in machine["blas"])
+    assert all(k.startswith(("OPENBLAS_", "MALLOC_", "OMP_NUM_THREADS", "XLA_FLAGS")) for k in machine["env"])
+    assert machine["libc"] is not None and results["wall_s"] > 0
+    assert f"Duration of the run: {results['wall_s']:.0f} s" in (out / "results.md").read_text()
+
+
+def test_torch_is_a_peer_when_installed_and_a_note_when_not(quick_run):
+    out, _ = quick_run
+    results = json.loads((out / "results.json").read_text())
+    entry = results["cases"]["notebook"]["methods"]["torch_eager"]
+    if importlib.util.find_spec("torch") is None:
+        assert entry == {"skipped": "skipped: torch is not installed (pip install '.[peers]')"}
+        assert "torch is not installed (pip install '.[peers]')" in (out / "results.md").read_text()
+        assert "torch_eager" not in results["cases"]["notebook"]["cold"]
+    else:
+        assert entry["median_s"] > 0
+        assert results["cases"]["notebook"]["cold"]["torch_eager"]["imported"]["jax"] is False
+
+
+def test_writes_to_the_ignored_bench_out_by_default(monkeypatch):
+    done = subprocess.run([sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT)
+    assert done.returncode == 0 and "bench-out/" in done.stdout
+    assert "/bench-out/" in (ROOT / ".gitignore").read_text().splitlines()
+    spec = importlib.util.spec_from_file_location("bench_gradients", SCRIPT)
+    bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "bench_gradients", bench)  # dataclasses look their module up there
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the script puts benchmarks/ first; undo it after
+    spec.loader.exec_module(bench)
+    assert bench.parse_args([]).out == ROOT / "bench-out"

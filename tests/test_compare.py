@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from manual_backprop import compare_gradients, manual_gradients, udl_network
 from manual_backprop.tolerances import tolerance_for
+from zoo.returns import Unconvertible
 
 
 @pytest.fixture
@@ -109,3 +110,26 @@ def test_any_relative_change_beyond_the_tolerance_is_caught(sizes, change, seed)
     actual[0][layer].flat[0] *= 1 + change
     comparison = compare_gradients(expected, actual)
     assert [(r.layer, r.kind, r.worst_index) for r in comparison.failing] == [(layer, "weights", (0, 0))]
+
+
+def test_a_value_that_cannot_be_an_array_is_a_failing_row_with_a_message(gradient):
+    actual = ([Unconvertible()] + list(gradient[0][1:]), [[1.0]] + list(gradient[1][1:]))
+    comparison = compare_gradients(gradient, actual)
+    weights, biases = comparison.row(0, "weights"), comparison.row(0, "biases")
+    assert not weights.ok and "could not be converted" in weights.message
+    assert "RuntimeError" in weights.message
+    assert not biases.ok and "expected a NumPy array, got list" in biases.message
+    assert comparison.row(1, "weights").ok
+
+
+@pytest.mark.parametrize(
+    ("argument", "value"), [("rtol", -1.0), ("atol", -1e-3), ("rtol", float("nan")), ("scale", -2.0)]
+)
+def test_a_negative_or_nan_tolerance_is_refused(gradient, argument, value):
+    doubled = ([2 * g for g in gradient[0]], [2 * g for g in gradient[1]])
+    with pytest.raises(ValueError, match=argument):
+        compare_gradients(gradient, doubled, **{argument: value})
+
+
+def test_a_zero_tolerance_is_allowed_and_exact(gradient):
+    assert compare_gradients(gradient, gradient, rtol=0, atol=0).ok

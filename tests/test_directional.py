@@ -5,7 +5,14 @@ import json
 import numpy as np
 import pytest
 
-from manual_backprop import directional_check, manual_gradients, random_network, taylor_check, udl_network
+from manual_backprop import (
+    ACTIVATIONS,
+    directional_check,
+    manual_gradients,
+    random_network,
+    taylor_check,
+    udl_network,
+)
 
 
 def _big(weight_std=None, dtype=np.float64):
@@ -253,3 +260,24 @@ def test_a_step_too_small_for_rounding_is_inconclusive_even_for_a_right_gradient
     assert taylor_check(*args, gradient, start=1e6).verdict == "ok"
     assert taylor_check(*args, wrong, start=1e6).verdict == "FAIL"
 
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_unchecked_cores_give_the_public_reports(dtype):
+    # A caller that has validated once (the three-way check) builds one line and runs both gradients on it.
+    from manual_backprop.directional import _directional
+    from manual_backprop.directions import as_float64, loss_line
+    from manual_backprop.taylor import _taylor
+
+    weights, biases = random_network([3, 20, 20, 4], rng=3, dtype=dtype)
+    rng = np.random.default_rng(4)
+    x, y = rng.standard_normal((3, 5)).astype(dtype), rng.standard_normal((4, 5))
+    gradient = manual_gradients(weights, biases, x, y)
+    act = ACTIVATIONS["relu"]
+    line = loss_line(weights, biases, x, y, act, "least_squares")
+    assert line.dtype == dtype and line.weights[0].dtype == line.x.dtype == np.float64  # the loss in float64
+    for g in (gradient, _wrong(gradient)):
+        core = _directional(line, as_float64(g), directions=4, rng=7)
+        assert core.to_dict() == directional_check(weights, biases, x, y, g, directions=4, rng=7).to_dict()
+        core = _taylor(line, as_float64(g), rng=7)
+        assert core.to_dict() == taylor_check(weights, biases, x, y, g, rng=7).to_dict()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import warnings
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -21,8 +22,9 @@ from manual_backprop import (
     random_network,
     udl_network,
 )
-from manual_backprop.validate import check_finite, check_parameters
+from manual_backprop.validate import LOSSES, as_gradient_array, check_finite, check_parameters
 from oracle import jax_gradients, jax_loss, jax_network_output
+from zoo.returns import ArrayLike
 
 SIZES = [3, 4, 4, 2]  # D_i = 3, two hidden layers of 4, D_o = 2
 N = 5
@@ -424,7 +426,7 @@ PUBLIC_CALLS = {
 }
 
 
-@pytest.mark.parametrize("loss", ["least_squares", "binary_cross_entropy", "softmax_cross_entropy"])
+@pytest.mark.parametrize("loss", LOSSES)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, int], ids=["float64", "float32", "int"])
 @pytest.mark.parametrize("call", list(PUBLIC_CALLS))
 def test_public_functions_leave_their_inputs_alone(call, dtype, loss):
@@ -438,7 +440,7 @@ def test_public_functions_leave_their_inputs_alone(call, dtype, loss):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, int], ids=["float64", "float32", "int"])
-@pytest.mark.parametrize("loss", ["least_squares", "binary_cross_entropy", "softmax_cross_entropy"])
+@pytest.mark.parametrize("loss", LOSSES)
 def test_backward_pass_and_losses_leave_their_inputs_alone(dtype, loss):
     weights, biases, net_input, y = _inputs(dtype, loss)
     net_output, all_f, all_h = compute_network_output(net_input, weights, biases, activation="tanh")
@@ -542,3 +544,15 @@ def test_numerical_gradients_names_a_bad_memory_budget(max_memory):
     weights, biases = udl_network()
     with pytest.raises(ValueError, match="max_memory must be a number of bytes"):
         numerical_gradients(weights, biases, [[1.2]], [[20.0]], max_memory=max_memory)
+
+
+# ---- what a user's backward pass returned, as an array (for the comparison) -----------------------------
+
+
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+def test_as_gradient_array_returns_plain_arrays():
+    for value in (np.matrix([[1.0, 2.0]]), jnp.ones((1, 2)), ArrayLike([[1.0, 2.0]]), np.float64(3.0)):
+        array, problem = as_gradient_array(value)
+        assert type(array) is np.ndarray and problem is None
+    assert as_gradient_array(None) == (None, "missing")
+    assert as_gradient_array("junk")[1] == "expected a NumPy array, got str"

@@ -17,7 +17,8 @@ from oracle import jax_gradients
 from oracle.jax_network import ACTIVATIONS as JAX_ACTIVATIONS
 from oracle.jax_network import _x64
 
-KINKED = ("relu", "leaky_relu")
+KINKED = tuple(name for name, act in ACTIVATIONS.items() if act.kinked)
+SMOOTH = tuple(name for name, act in ACTIVATIONS.items() if not act.kinked)
 
 
 def zero_preactivation_network(rng, dtype=np.float64):
@@ -102,7 +103,7 @@ def test_kink_flags_match_their_gradient_shapes(rng):
         assert k.shape == g.shape and k.dtype == np.bool_
 
 
-@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "softplus"])
+@pytest.mark.parametrize("activation", SMOOTH)
 def test_smooth_activations_flag_nothing(rng, activation):
     weights, biases, net_input, y = zero_preactivation_network(rng)
     *_, (kinks_w, kinks_b) = numerical_gradients(

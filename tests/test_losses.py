@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from manual_backprop import compute_loss, d_loss_d_output, least_squares_loss, manual_gradients
+from manual_backprop import LOSSES, compute_loss, d_loss_d_output, least_squares_loss, manual_gradients
 from oracle import jax_gradients, jax_loss
 
-CROSS_ENTROPIES = ("binary_cross_entropy", "softmax_cross_entropy")
+CROSS_ENTROPIES = tuple(loss for loss in LOSSES if loss.endswith("cross_entropy"))
 
 
 def _sigmoid(z):
@@ -43,7 +43,7 @@ def test_softmax_cross_entropy_definition(rng):
         )
 
 
-@pytest.mark.parametrize("loss", ["least_squares", *CROSS_ENTROPIES])
+@pytest.mark.parametrize("loss", LOSSES)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_d_loss_d_output_is_jax_grad(rng, loss, dtype):
     z = (3 * rng.standard_normal((3, 4))).astype(dtype)
@@ -66,7 +66,7 @@ def test_d_loss_d_output_is_jax_grad(rng, loss, dtype):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_loss_dtype_follows_the_output(dtype):
     z = np.ones((2, 3), dtype)
-    for loss in ("least_squares", *CROSS_ENTROPIES):
+    for loss in LOSSES:
         y = (
             np.eye(2, 3, dtype=dtype)[:, [0, 1, 0]]
             if loss == "softmax_cross_entropy"

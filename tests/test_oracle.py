@@ -105,3 +105,12 @@ def test_the_oracle_borrows_no_manual_code():
         ]
         imported += [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
         assert imported and not any(name.startswith("manual_backprop") for name in imported)
+
+
+def test_the_unchecked_entry_gives_what_the_checked_one_gives(rng):
+    weights, biases, net_input, y = _problem(rng)
+    expected = jax_gradients(weights, biases, net_input, y, activation="tanh")
+    got = jn.gradients_of_checked(weights, biases, net_input, y, activation="tanh", loss="least_squares")
+    for g, e in zip([*got[0], *got[1]], [*expected[0], *expected[1]], strict=True):
+        np.testing.assert_array_equal(g, e)
+

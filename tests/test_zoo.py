@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from manual_backprop import check_backward
-from manual_backprop.check import make_battery
+from manual_backprop.battery import make_battery
 from zoo import passes
 
 

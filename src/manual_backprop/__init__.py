@@ -12,10 +12,11 @@ from .losses import compute_loss, d_loss_d_output, least_squares_loss
 from .network import random_network, udl_network
 from .validate import LOSSES
 
-__version__ = "0.1.0"
+__version__: str  # see __getattr__ below
 
 __all__ = [
     "ACTIVATIONS",
+    "__version__",
     "LOSSES",
     "backward_pass",
     "compute_loss",
@@ -29,10 +30,14 @@ __all__ = [
     "udl_network",
 ]
 
-from .check import BackwardReport, ThreeWayReport, check_backward, three_way_check  # noqa: E402
 from .compare import Comparison, TensorComparison, compare_gradients  # noqa: E402
 from .diagnose import Diagnosis  # noqa: E402
-from .directional import directional_check, taylor_check  # noqa: E402
+from .directional import directional_check  # noqa: E402
+from .grading import check_backward  # noqa: E402
+from .report import BackwardReport, ThreeWayReport  # noqa: E402
+from .taylor import taylor_check  # noqa: E402
+from .testing import assert_gradients_close  # noqa: E402
+from .three_way import three_way_check  # noqa: E402
 
 __all__ += [
     "BackwardReport",
@@ -40,9 +45,18 @@ __all__ += [
     "Diagnosis",
     "TensorComparison",
     "ThreeWayReport",
+    "assert_gradients_close",
     "check_backward",
     "compare_gradients",
     "directional_check",
     "taylor_check",
     "three_way_check",
 ]
+
+
+def __getattr__(name: str) -> str:
+    if name == "__version__":  # computed on first access (see _version.py)
+        from ._version import version
+
+        return version()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

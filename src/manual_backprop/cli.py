@@ -62,7 +62,7 @@ def _positive_float(text):
 
 def build_parser() -> argparse.ArgumentParser:
     from .activations import ACTIVATIONS
-    from .check import FD_MODES
+    from .three_way import FD_MODES
     from .validate import LOSSES
 
     parser = argparse.ArgumentParser(
@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    from ._version import version
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", metavar="check")
     check = commands.add_parser(
         "check",
@@ -219,8 +222,7 @@ def _print_arrays(report, out):
 
 
 def _run_three_way(args, out) -> int:
-    from .backprop import compute_network_output
-    from .check import three_way_check
+    from .three_way import three_way_check
 
     _fill_defaults(args)
     weights, biases, x, y = _network(args)
@@ -235,61 +237,21 @@ def _run_three_way(args, out) -> int:
         step=args.step,
         rng=args.seed,
     )
-    output = compute_network_output(x, weights, biases, activation=args.activation)[0]
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "command": "check",
-                    "output": output.tolist(),
-                    "loss": report.loss_value,
-                    "report": report.to_dict(),
-                    "ok": report.ok,
-                }
-            ),
-            file=out,
-        )
+        document = {"command": "check", "output": report.net_output.tolist(), "loss": report.loss_value,
+                    "report": report.to_dict(), "ok": report.ok}  # fmt: skip
+        print(json.dumps(document), file=out)
         return 0 if report.ok else 1
-    if output.size == 1:
-        shown = f"{output[0, 0]:.3f}"
-    else:  # one example: its output column as a row; a batch: the array
-        shown = np.array2string(output.ravel() if output.shape[1] == 1 else output, precision=3)
-    print(
-        f"network {'-'.join(map(str, report.sizes))}, batch {report.batch}: output {shown}, "
-        f"loss {report.loss_value:.3f}",
-        file=out,
-    )
+    print(report.headline(), file=out)
     if args.verbose and report.gradients is not None and args.fd not in ("directional", "taylor"):
         _print_arrays(report, out)
     print(report, file=out)
-    witness = {"directional": "the directional check", "taylor": "the Taylor test"}.get(
-        report.fd, f"{report.fd} finite differences"
-    )
-    undecided = [
-        who
-        for who, rep in (("manual", report.manual_directional), ("jax", report.jax_directional))
-        if getattr(rep, "verdict", None) == "inconclusive"
-    ]
-    if report.ok and undecided:
-        verdict = (
-            f"OK, in part: manual backprop and jax.grad agree; {witness} was inconclusive for "
-            f"{' and '.join(undecided)} (see its notes), so it witnesses nothing here"
-        )
-    elif report.ok:
-        verdict = f"OK: manual backprop, jax.grad and {witness} agree"
-    elif not report.manual_vs_jax.ok:
-        verdict = "FAIL: manual backprop and jax.grad disagree (see the rows marked FAIL)"
-    else:
-        verdict = (
-            f"FAIL: manual backprop and jax.grad agree, but the witness ({witness}) disagrees with both: "
-            "suspect the witness (its step, or a check too coarse for this network) before the gradient"
-        )
-    print(verdict, file=out)
+    print(report.verdict(), file=out)
     return 0 if report.ok else 1
 
 
 def _run_backward(args, out) -> int:
-    from .check import check_backward
+    from .grading import check_backward
 
     shaping = ("depth", "width", "input_dim", "output_dim", "fd", "step")
     given = [f"--{name.replace('_', '-')}" for name in shaping if getattr(args, name) is not None]
@@ -316,27 +278,8 @@ def _run_backward(args, out) -> int:
         )
         return 0 if report.ok else 1
     print(report, file=out)
-    failing = report.failing
-    if failing:
-        first = failing[0]
-        print(f"\nfirst failing case: {first.name}", file=out)
-        if first.error:
-            print(f"  {first.error}", file=out)
-        if first.first_wrong_layer is not None:
-            print(
-                f"  first wrong layer: {first.first_wrong_layer} (errors flow toward the input: the layers "
-                "below inherit it)",
-                file=out,
-            )
-            for names, text in first.first_layer_diagnoses():
-                print(f"  {names}: {text}", file=out)
-            below = sum(d.layer < first.first_wrong_layer for d in first.diagnoses)
-            if below:
-                print(f"  ({below} tensors of lower layers fail as a consequence)", file=out)
-        print(f"FAIL: {len(failing)} of {len(report.cases)} cases fail", file=out)
-        return 1
-    print(f"OK: {report.function} agrees with jax.grad on all {len(report.cases)} cases", file=out)
-    return 0
+    print("\n".join(report.summary_lines()), file=out)
+    return 0 if report.ok else 1
 
 
 def main(argv=None) -> int:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
 from .tolerances import gradient_scale, tolerance_for
+from .validate import as_gradient_array, check_tolerance
 
 KINDS = ("weights", "biases")
 
@@ -173,54 +175,6 @@ def render_table(lines) -> str:
     return "\n".join(out)
 
 
-def as_gradient_array(value):
-    """``(array, None)`` for a value a user returned as one gradient tensor, else ``(None, message)``.
-
-    A plain ndarray is kept; an ndarray subclass (``np.matrix``) or anything with ``__array__`` (a jax
-    array, a torch tensor, a NumPy scalar) becomes a plain ndarray via ``np.asarray``. None is "missing";
-    a list, a string or any other object is not taken for an array (a list of lists would hide a bug in
-    the user's shapes). Never raises: a value that cannot be converted gets a message saying why.
-    """
-    if value is None:
-        return None, "missing"
-    if type(value) is np.ndarray:
-        return value, None
-    if isinstance(value, np.ndarray) or (hasattr(value, "__array__") and not isinstance(value, (str, bytes))):
-        try:
-            array = np.asarray(value)
-        except Exception as exc:  # e.g. a torch tensor that requires grad or lives on a GPU
-            return None, (
-                f"a {type(value).__name__} that could not be converted to a NumPy array "
-                f"({type(exc).__name__}: {str(exc).strip()[:120]})"
-            )
-        if type(array) is not np.ndarray:  # __array__ may hand back a subclass again
-            array = np.array(array, copy=True, subok=False)
-        return array, None
-    hint = " (return np.array(...), not a list)" if isinstance(value, (list, tuple)) else ""
-    return None, f"expected a NumPy array, got {type(value).__name__}{hint}"
-
-
-def check_tolerance(value, name: str):
-    """``value`` (a number, an array, or nested lists of them) unchanged if every entry is a number >= 0.
-
-    A negative or NaN tolerance would make every comparison pass (or fail) for nonsense reasons: a
-    ``ValueError`` names the argument and the value.
-    """
-    parts = value if isinstance(value, (list, tuple)) else [value]
-    for part in parts:
-        if isinstance(part, (list, tuple)):
-            check_tolerance(part, name)
-            continue
-        try:
-            array = np.asarray(part, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} must be a number >= 0, got {part!r}") from None
-        if array.size and not np.all(array >= 0):  # also False for NaN
-            shown = part if array.ndim == 0 else array[~(array >= 0)].flat[0]
-            raise ValueError(f"{name} must be a number >= 0 (not negative, not NaN), got {shown!r}")
-    return value
-
-
 def _failed(layer, kind, shape, actual_shape, message) -> TensorComparison:
     return TensorComparison(
         layer=layer, kind=kind, shape=shape, actual_shape=actual_shape, max_abs_error=None,
@@ -241,19 +195,34 @@ def _concat(parts, sizes, fill):
     )
 
 
-def compare_tensors(items, *, scale: float | None = None) -> list:
-    """Compare many tensors in one vectorised pass; ``items`` are tuples
-    ``(layer, kind, expected, actual, include, rtol, atol, one_sided)`` (``include`` None: all entries;
-    ``rtol``/``atol`` scalars or per-entry arrays); ``scale`` None: the largest |expected| entry (1.0 if
-    all are 0). Returns one ``TensorComparison`` per item, in order."""
+class TensorPair(NamedTuple):
+    """One tensor to compare: ``expected`` (trusted) and ``actual`` (anything a user returned), with the
+    entries to compare (``include`` a mask, None: all), ``rtol``/``atol`` (scalars or per-entry arrays) and
+    the count of entries compared ``one_sided``."""
+
+    layer: int
+    kind: str
+    expected: np.ndarray
+    actual: object
+    include: np.ndarray | None
+    rtol: object
+    atol: object
+    one_sided: int
+
+
+def compare_tensors(items, *, scale: float) -> list:
+    """Compare many ``TensorPair``s in one vectorised pass, with the given ``scale`` (the gradient's:
+    ``tolerances.gradient_scale``). The formula is ``tolerances.agree``'s, computed as each entry's share
+    of its allowance so that the worst entry can be named. Returns one ``TensorComparison`` per item."""
     rows = [None] * len(items)
     good = []
     items = list(items)
-    for i, (layer, kind, expected, actual, *rest) in enumerate(items):
+    for i, it in enumerate(items):
+        layer, kind, expected = it.layer, it.kind, it.expected
         shape = tuple(expected.shape)
-        actual, problem = as_gradient_array(actual)
+        actual, problem = as_gradient_array(it.actual)
         if actual is not None:
-            items[i] = (layer, kind, expected, actual, *rest)
+            items[i] = it._replace(actual=actual)
         actual_shape = None if actual is None else tuple(actual.shape)
         if actual is None:
             rows[i] = _failed(layer, kind, shape, None, f"{problem}: expected an array of shape {shape}")
@@ -272,17 +241,13 @@ def compare_tensors(items, *, scale: float | None = None) -> list:
     if not good:
         return rows
     sel = [items[i] for i in good] if len(good) < len(items) else items
-    sizes = [it[2].size for it in sel]
+    sizes = [it.expected.size for it in sel]
     starts = np.cumsum([0] + sizes[:-1])
-    e = np.concatenate([it[2].ravel() for it in sel]).astype(np.float64, copy=False)
-    if scale is None:
-        every = e if sel is items else np.concatenate([it[2].ravel() for it in items])
-        scale = float(np.abs(every).max(initial=0.0))
-        scale = scale if 0 < scale < np.inf else 1.0
-    a = np.concatenate([it[3].ravel() for it in sel]).astype(np.float64, copy=False)
-    rtol = _concat([it[5] for it in sel], sizes, 0.0)
-    atol = _concat([it[6] for it in sel], sizes, 0.0)
-    masks = [it[4] for it in sel]
+    e = np.concatenate([it.expected.ravel() for it in sel]).astype(np.float64, copy=False)
+    a = np.concatenate([it.actual.ravel() for it in sel]).astype(np.float64, copy=False)
+    rtol = _concat([it.rtol for it in sel], sizes, 0.0)
+    atol = _concat([it.atol for it in sel], sizes, 0.0)
+    masks = [it.include for it in sel]
     include = None if all(m is None for m in masks) else _concat(masks, sizes, True).astype(bool, copy=False)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         error = np.abs(a - e)
@@ -314,7 +279,7 @@ def compare_tensors(items, *, scale: float | None = None) -> list:
     worst_e, worst_a = e[worst].tolist(), a[worst].tolist()
     local = (worst - starts).tolist()
     for j, it in enumerate(sel):
-        layer, kind, expected, _, _, _, _, one_sided = it
+        layer, kind, expected, one_sided = it.layer, it.kind, it.expected, it.one_sided
         shape = expected.shape
         if excluded[j] == sizes[j]:
             row = TensorComparison(
@@ -327,7 +292,7 @@ def compare_tensors(items, *, scale: float | None = None) -> list:
                 layer, kind, shape, shape, float("nan") if seg_nan[j] else seg_error[j],
                 float("nan") if seg_nan[j] else seg_relative[j], tuple(int(k) for k in index), worst_e[j],
                 worst_a[j], ok, sizes[j] - excluded[j], excluded[j], int(one_sided),
-                "" if ok else _failure_message(expected, it[3], worst_a[j]),
+                "" if ok else _failure_message(expected, it.actual, worst_a[j]),
             )  # fmt: skip
         rows[good[j]] = row
     return rows
@@ -344,15 +309,6 @@ def _failure_message(expected, actual, worst_actual) -> str:
     ):
         return f"returned {actual.dtype}, expected {expected.dtype}"
     return ""
-
-
-def compare_tensor(
-    expected, actual, *, layer: int, kind: str, rtol, atol, scale: float, include=None, one_sided: int = 0
-) -> TensorComparison:
-    """Compare one tensor (see ``compare_tensors``): ``rtol``/``atol`` scalars or per-entry arrays,
-    ``include`` a mask of the entries compared (the others are counted as excluded)."""
-    check_tolerance(rtol, "rtol"), check_tolerance(atol, "atol"), check_tolerance(scale, "scale")
-    return compare_tensors([(layer, kind, expected, actual, include, rtol, atol, one_sided)], scale=scale)[0]
 
 
 def compare_gradients(
@@ -412,9 +368,9 @@ def compare_pairs(expected, actual, *, rtol, atol, scale: float, include=None, o
     def pick(value, part, layer):
         return value[part][layer] if isinstance(value, (list, tuple)) else value
 
-    items = [(layer, KINDS[part], (expected_w, expected_b)[part][layer], actual_parts[part][layer],
-              pick(include, part, layer), pick(rtol, part, layer), pick(atol, part, layer),
-              pick(one_sided, part, layer) or 0)
+    items = [TensorPair(layer, KINDS[part], (expected_w, expected_b)[part][layer], actual_parts[part][layer],
+                        pick(include, part, layer), pick(rtol, part, layer), pick(atol, part, layer),
+                        pick(one_sided, part, layer) or 0)
              for layer in range(len(expected_w)) for part in (0, 1)]  # fmt: skip
     return compare_tensors(items, scale=scale)
 

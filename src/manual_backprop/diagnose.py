@@ -1,4 +1,4 @@
-"""Name the kind of a wrong gradient tensor, in plain words, by matching it against known bugs.
+"""Diagnosis: name the bug behind each wrong gradient tensor, in plain words, by matching known bugs.
 
 For a failing tensor of layer k the user's array is compared with what each classic bug would have
 produced *at that layer*, given the right delta coming from above (errors flow toward the input, so the
@@ -13,7 +13,9 @@ highest failing layer is where the bug is; the layers below inherit it):
   h used instead of the mask, Omega instead of Omega^T (missing transpose); the weight gradient built
   from the wrong layer's activations (or the pre-activations f instead of h).
 
-Matching uses the "diagnosis" tolerance (``tolerances.py``): bug patterns differ by O(1).
+Matching uses the "diagnosis" tolerance (``tolerances.py``): bug patterns differ by O(1). A case's
+diagnosis also says when the function keeps state between calls (it returns an earlier case's gradient) or
+starts the recursion from another loss's derivative.
 """
 
 from __future__ import annotations
@@ -24,14 +26,18 @@ import numpy as np
 
 from .activations import other_side_at_kink
 from .backprop import backward
-from .compare import as_gradient_array
-from .tolerances import gradient_scale, tolerance_for
-
-# A tensor returned in a lower precision than the parameters' is "right to that precision" when every
-# entry is within this many of its eps of the right value (relative to the entry and to the gradient's
-# scale): a cast of the right float64 gradient is within 1/2, one computed throughout in float32 within a
-# few; a bug is off by O(1).
-DTYPE_EPS_FACTOR = 64
+from .compare import compare_gradients
+from .losses import loss_gradient
+from .tolerances import (
+    DTYPE_EPS_FACTOR,
+    FACTOR_RTOL,
+    TINY_SCALE,
+    UNIT_FACTOR_EPS,
+    agree,
+    gradient_scale,
+    tolerance_for,
+)
+from .validate import LOSSES, as_gradient_array
 
 
 @dataclass(frozen=True)
@@ -54,7 +60,8 @@ class Context:
     ``deltas[k]`` = dL/df_k (D_{k+1}, N), the right one; ``expected`` the right gradient pair; ``rtol``
     and ``atol`` the "diagnosis" tolerance; ``compare_rtol``, ``compare_atol`` and ``scale`` those of
     the comparison that failed the tensor (``|actual - expected| <= compare_atol * scale + compare_rtol
-    * |expected|``), to say by how much it failed.
+    * |expected|``), to say by how much it failed; ``top_candidates`` (code, text, dL/df_K) the wrong starts
+    of the recursion tried at the top layer.
     """
 
     weights: list
@@ -65,10 +72,11 @@ class Context:
     expected: tuple
     rtol: float
     atol: float
+    compare_rtol: float
+    compare_atol: float
+    scale: float
+    dtype: np.dtype  # the parameters' (and the right gradient's)
     top_candidates: tuple = ()
-    compare_rtol: float = 1e-10
-    compare_atol: float = 1e-12
-    scale: float = 1.0
 
 
 def make_context(
@@ -83,27 +91,40 @@ def make_context(
     tolerance = tolerance_for(dtype, "diagnosis")
     compared = tolerance_for(dtype, "analytic")
     return Context(
-        weights,
-        all_f,
-        all_h,
-        deltas,
-        act.derivative,
-        expected,
-        tolerance.rtol,
-        tolerance.atol,
-        tuple(top_candidates),
-        compared.rtol,
-        compared.atol,
-        gradient_scale(expected),
+        weights=weights,
+        all_f=all_f,
+        all_h=all_h,
+        deltas=deltas,
+        derivative=act.derivative,
+        expected=expected,
+        rtol=tolerance.rtol,
+        atol=tolerance.atol,
+        top_candidates=tuple(top_candidates),
+        compare_rtol=compared.rtol,
+        compare_atol=compared.atol,
+        scale=gradient_scale(expected),
+        dtype=np.dtype(dtype),
     )
+
+
+def case_context(weights, forward_pass, act, loss: str, target, expected, dtype) -> Context:
+    """``make_context`` for one graded case: ``forward_pass`` is ``(net_output, all_f, all_h)``; the wrong
+    starts of the recursion tried at the top layer are the other losses' derivatives dL/d(output)."""
+    net_output, all_f, all_h = forward_pass
+    wrong_losses = [
+        ("wrong_loss_derivative", f"dL/d(output) of {other} used for the {loss} loss",
+         loss_gradient(other, net_output, target))
+        for other in LOSSES if other != loss
+    ]  # fmt: skip
+    return make_context(weights, all_f, all_h, loss_gradient(loss, net_output, target), act, expected, dtype,
+                        top_candidates=wrong_losses)  # fmt: skip
 
 
 def _close(actual, candidate, ctx: Context) -> bool:
     if candidate is None or np.shape(candidate) != np.shape(actual):
         return False
-    scale = max(float(np.max(np.abs(candidate), initial=0.0)), 1e-300)
-    with np.errstate(invalid="ignore", over="ignore"):
-        return bool(np.all(np.abs(actual - candidate) <= ctx.atol * scale + ctx.rtol * np.abs(candidate)))
+    scale = max(float(np.max(np.abs(candidate), initial=0.0)), TINY_SCALE)
+    return bool(np.all(agree(actual, candidate, rtol=ctx.rtol, atol=ctx.atol, scale=scale)))
 
 
 def _telling(actual, candidate, layer: int, kind: str, ctx: Context) -> bool:
@@ -127,10 +148,8 @@ def _precision_diagnosis(actual, expected, returned, ctx: Context):
     by a relative error between the comparison's tolerance and the diagnosis's."""
     relative = _relative_error(actual, expected, ctx)
     if returned.kind == "f" and np.finfo(returned).eps > np.finfo(expected.dtype).eps:
-        eps = float(np.finfo(returned).eps)
-        with np.errstate(invalid="ignore", over="ignore"):
-            near = np.abs(actual - expected) <= DTYPE_EPS_FACTOR * eps * (np.abs(expected) + ctx.scale)
-        if np.all(near):
+        within = DTYPE_EPS_FACTOR * float(np.finfo(returned).eps)
+        if np.all(agree(actual, expected, rtol=within, atol=within, scale=ctx.scale)):
             return "dtype", (
                 f"returned {returned.name} where the parameters are {expected.dtype.name}: right to "
                 f"{returned.name} precision (relative error {relative:.1e}, tolerance "
@@ -155,9 +174,9 @@ def _try(build):
 
 def _describe_c(c: float, columns: int) -> str:
     for name, value in (("2", 2.0), ("1/2", 0.5), ("-2", -2.0), ("-1/2", -0.5)):
-        if np.isclose(c, value, rtol=1e-6):
+        if np.isclose(c, value, rtol=FACTOR_RTOL):
             return name
-    if columns > 1 and np.isclose(c, 1 / columns, rtol=1e-6):
+    if columns > 1 and np.isclose(c, 1 / columns, rtol=FACTOR_RTOL):
         return f"1/N = 1/{columns} (averaged over the batch instead of summed?)"
     return f"{c:.6g}"
 
@@ -169,58 +188,34 @@ def _step_candidates(layer: int, ctx: Context):
     W, d = ctx.weights[layer + 1], ctx.deltas[layer + 1]
     f = ctx.all_f
     back = W.T @ d
-    out = [
-        (
-            "mask_missing",
-            f"activation mask missing (delta from layer {layer + 1} not multiplied by a'(f_{layer}))",
-            back,
-        )
-    ]
+    out = [("mask_missing",
+            f"activation mask missing (delta from layer {layer + 1} not multiplied by a'(f_{layer}))", back)]
     for other in (layer + 1, layer - 1, layer + 2):
         if 0 <= other < len(f):
-            cand = _try(lambda o=other: back * ctx.derivative(f[o]))
-            out.append(
-                (
-                    "mask_wrong_layer",
-                    f"activation mask taken from the wrong layer (a'(f_{other}) instead of a'(f_{layer}))",
-                    cand,
-                )
-            )
-    out.append(
-        (
-            "h_instead_of_mask",
-            f"delta multiplied by the activations h_{layer + 1} instead of the mask a'(f_{layer})",
-            _try(lambda: back * ctx.all_h[layer + 1]),
-        )
-    )
-    out.append(
-        (
-            "wrong_derivative",
-            f"activation derivative of ReLU (f_{layer} > 0) used where the network's activation is another",
-            _try(lambda: back * (f[layer] > 0)),
-        )
-    )
+            out.append(("mask_wrong_layer",
+                        "activation mask taken from the wrong layer "
+                        f"(a'(f_{other}) instead of a'(f_{layer}))",
+                        _try(lambda o=other: back * ctx.derivative(f[o]))))
+    out.append(("h_instead_of_mask",
+                f"delta multiplied by the activations h_{layer + 1} instead of the mask a'(f_{layer})",
+                _try(lambda: back * ctx.all_h[layer + 1])))
+    out.append(("wrong_derivative",
+                f"activation derivative of ReLU (f_{layer} > 0) used where the network's activation is "
+                "another",
+                _try(lambda: back * (f[layer] > 0))))
     on_kink = f[layer] == 0
     sides = other_side_at_kink(ctx.derivative) if on_kink.any() else None
     if sides is not None:
         # a'(0) on the other side: the mask (f >= 0) where ReLU'(0) = 0 asks for (f > 0), or the reverse.
         at_zero, other = sides
-        out.append(
-            (
-                "kink_convention",
-                f"derivative at the kink: a'(0) taken as {other:g} where f_{layer} = 0 exactly; the "
-                f"convention (jax.nn's) is a'(0) = {at_zero:g} (for ReLU: mask f > 0, not f >= 0)",
-                _try(lambda: back * np.where(on_kink, other, ctx.derivative(f[layer]))),
-            )
-        )
-    out.append(
-        (
-            "missing_transpose",
-            f"missing transpose: delta propagated with Omega_{layer + 1} instead of Omega_{layer + 1}^T",
-            _try(lambda: (W @ d) * ctx.derivative(f[layer])),
-        )
-    )
-    return out
+        out.append(("kink_convention",
+                    f"derivative at the kink: a'(0) taken as {other:g} where f_{layer} = 0 exactly; the "
+                    f"convention (jax.nn's) is a'(0) = {at_zero:g} (for ReLU: mask f > 0, not f >= 0)",
+                    _try(lambda: back * np.where(on_kink, other, ctx.derivative(f[layer])))))
+    out.append(("missing_transpose",
+                f"missing transpose: delta propagated with Omega_{layer + 1} instead of Omega_{layer + 1}^T",
+                _try(lambda: (W @ d) * ctx.derivative(f[layer]))))
+    return out  # fmt: skip
 
 
 def _finite_diagnosis(actual, expected):
@@ -237,7 +232,7 @@ def _value_diagnosis(actual, expected, ctx: Context, columns: int):
     if e_norm > 0:
         c = float(np.vdot(actual, expected)) / e_norm
         if _close(actual, c * expected, ctx):
-            if np.isclose(c, -1, rtol=1e-6):
+            if np.isclose(c, -1, rtol=FACTOR_RTOL):
                 return (
                     "sign",
                     "sign flipped (the right gradient times -1: e.g. y - output instead of output - y)",
@@ -246,7 +241,9 @@ def _value_diagnosis(actual, expected, ctx: Context, columns: int):
             telling = described != f"{c:.6g}"  # 2, 1/2, 1/N: factors that name a bug
             # A single number is a multiple of any other: there, name only the telling factors.
             # c within rounding of 1 is no scaling: the tensor is right to that precision
-            if abs(c - 1) > max(ctx.rtol, 8 * np.finfo(actual.dtype).eps) and (actual.size > 1 or telling):
+            if abs(c - 1) > max(ctx.rtol, UNIT_FACTOR_EPS * np.finfo(actual.dtype).eps) and (
+                actual.size > 1 or telling
+            ):
                 return "scaled", f"scaled by a constant c = {described}"
     if (
         actual.ndim == 2
@@ -352,9 +349,8 @@ def diagnose_tensor(actual, layer: int, kind: str, ctx: Context) -> Diagnosis:
     if found:
         return Diagnosis(layer, kind, *found)
     relative = _relative_error(actual, expected, ctx)
-    with np.errstate(invalid="ignore", over="ignore"):
-        allowed = ctx.compare_atol * ctx.scale + ctx.compare_rtol * np.abs(expected)
-        wrong = int(np.count_nonzero(~(np.abs(actual - expected) <= allowed)))
+    fine = agree(actual, expected, rtol=ctx.compare_rtol, atol=ctx.compare_atol, scale=ctx.scale)
+    wrong = int(np.count_nonzero(~fine))
     where = f"wrong values in {wrong} of {actual.size} entries" if wrong else "wrong values"
     return Diagnosis(
         layer,
@@ -369,3 +365,33 @@ def first_wrong_layer(rows) -> int | None:
     """The highest layer with a failing tensor: the layers below it inherit its error through delta."""
     failing = [row.layer for row in rows if not row.ok]
     return max(failing) if failing else None
+
+
+def _stale(result, history, dtype, expected) -> str | None:
+    """The name of an earlier case whose right gradient (unlike this case's) ``result`` equals, if any."""
+    for name, earlier in history:
+        if compare_gradients(earlier, expected, dtype=dtype, kind="diagnosis").ok:
+            continue  # the same network again: matching its right gradient is not stale
+        if compare_gradients(earlier, result, dtype=dtype, kind="diagnosis").ok:
+            return name
+    return None
+
+
+def diagnose_case(result, comparison, ctx: Context, history=()) -> tuple:
+    """A ``Diagnosis`` per failing tensor of ``comparison`` (``result`` against ``ctx.expected``), in
+    backward order: the first wrong layer first, then the layers that inherit its error. First of all, a
+    "stale" one where ``result`` equals the right gradient of an earlier case of ``history`` ((name,
+    right gradient) pairs): the function keeps state between calls."""
+    first = first_wrong_layer(comparison.rows)
+    if first is None:
+        return ()
+    failing = sorted((row for row in comparison.rows if not row.ok), key=lambda r: -r.layer)
+    diagnoses = tuple(
+        diagnose_tensor(result[0 if row.kind == "weights" else 1][row.layer], row.layer, row.kind, ctx)
+        for row in failing
+    )
+    stale = _stale(result, history, ctx.dtype, ctx.expected)
+    if stale:
+        text = f"equal to the right gradient of case '{stale}': the function keeps state between calls"
+        diagnoses = (Diagnosis(first, "weights", "stale", text),) + diagnoses
+    return diagnoses

@@ -28,13 +28,13 @@ import numpy as np
 from .activations import get_activation
 from .backprop import forward
 from .losses import loss_terms
+from .tolerances import tolerance_for
 from .validate import check_columns, check_loss_name, check_parameters, check_target
 
 METHODS = ("central", "forward", "backward")
 SIGNS = {"central": (1, -1), "forward": (1,), "backward": (-1,)}  # the directions of each method's moves
 DEFAULT_MEMORY = 8 * 2**20  # bytes of working arrays per batch of perturbations: small, to stay in cache
 WIDE = 32  # layers of this many units or more: perturbations join through their own row, idle ones dropped
-
 
 
 def default_step(dtype, method: str = "central") -> float:
@@ -49,7 +49,8 @@ def default_step(dtype, method: str = "central") -> float:
     return float(np.cbrt(eps)) if method == "central" else float(np.sqrt(eps))
 
 
-def _check_method_and_step(method, step):
+def check_method_and_step(method, step):
+    """``(method, step)`` checked: a method of ``METHODS``, and None or a finite step > 0 (as a float)."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if step is not None:
@@ -251,14 +252,22 @@ def numerical_gradients(all_weights, all_biases, net_input, y, *, activation: st
     """
     act = get_activation(activation)
     loss = check_loss_name(loss)
-    method, step = _check_method_and_step(method, step)
+    method, step = check_method_and_step(method, step)
     if isinstance(max_memory, bool) or not isinstance(max_memory, numbers.Real) or not max_memory >= 1:
         raise ValueError(f"max_memory must be a number of bytes >= 1, got {max_memory!r}")
     weights, biases, dtype = check_parameters(all_weights, all_biases)
     x = check_columns(net_input, "net_input", weights[0].shape[1], dtype)
     target = check_target(y, loss, weights[-1].shape[0], x.shape[1], dtype)
+    return fd_gradients(weights, biases, target, act, loss, forward(weights, biases, x, act), method=method,
+                        step=step, return_kinks=return_kinks, max_memory=max_memory)
 
-    net_output, all_f, all_h = forward(weights, biases, x, act)
+
+def fd_gradients(weights, biases, target, act, loss: str, forward_pass, *, method: str = "central", step=None,
+                 return_kinks: bool = False, max_memory: int = DEFAULT_MEMORY):
+    """``numerical_gradients`` on checked arrays (unchecked): ``forward_pass`` is ``backprop.forward``'s
+    ``(net_output, all_f, all_h)`` for these parameters (read, never written), ``target`` the checked one."""
+    net_output, all_f, all_h = forward_pass
+    x, dtype = all_h[0], weights[0].dtype
     signs = np.array(SIGNS[method], dtype)
     perturber = _Perturber(weights, act, loss, target, all_f, all_h, signs, return_kinks)
     base_terms = loss_terms(loss, net_output, target)[:, None, :]
@@ -327,6 +336,62 @@ def _split(every, offsets, weights):
     augmented = [every[start:stop].reshape(omega.shape[0], -1)
                  for start, stop, omega in zip(offsets, offsets[1:], weights, strict=False)]
     return [g[:, :-1].copy() for g in augmented], [g[:, -1:].copy() for g in augmented]
+
+
+class FdWitness(NamedTuple):
+    """Finite differences with the kink rule (see ``fd_witness``).
+
+    ``values``: the gradient pair [weights, biases], one-sided differences beside kinks; ``rtol``/``atol``:
+    scalars, or per-entry arrays (the forward tolerance beside kinks); ``include``: masks of the entries
+    compared, ``sided``: masks of those compared one-sided (both None when no entry crossed a kink); and
+    the counts of entries that ``crossed`` a kink, were compared ``one_sided``, or ``excluded``.
+    """
+
+    values: list
+    rtol: object
+    atol: object
+    include: list | None
+    sided: list | None
+    crossed: int = 0
+    one_sided: int = 0
+    excluded: int = 0
+
+
+def fd_witness(weights, biases, target, act, loss, forward_pass, method, step) -> FdWitness:
+    """Finite differences by ``method`` with the kink rule, on checked arrays (see ``fd_gradients``): an entry
+    whose difference crossed a kink takes the one-sided difference of a side where no unit changes state,
+    with the forward tolerance; entries that cross on both sides are excluded."""
+    dtype = weights[0].dtype
+    fd_w, fd_b, kinks = fd_gradients(
+        weights, biases, target, act, loss, forward_pass, method=method, step=step, return_kinks=True
+    )
+    values = [list(fd_w), list(fd_b)]
+    main = tolerance_for(dtype, method)
+    crossed = sum(int(k.sum()) for part in kinks for k in part)
+    if crossed == 0:
+        return FdWitness(values, main.rtol, main.atol, None, None)
+    side = tolerance_for(dtype, "forward")
+    rtol = [[np.where(k, side.rtol, main.rtol) for k in part] for part in kinks]
+    atol = [[np.where(k, side.atol, main.atol) for k in part] for part in kinks]
+    remaining = [[k.copy() for k in part] for part in kinks]
+    one_sided = 0
+    for other in ("forward", "backward"):
+        if other == method:
+            continue
+        o_w, o_b, (ok_w, ok_b) = fd_gradients(
+            weights, biases, target, act, loss, forward_pass, method=other, return_kinks=True
+        )
+        for part, (o_vals, o_kinks) in enumerate(((o_w, ok_w), (o_b, ok_b))):
+            for layer, (vals, k) in enumerate(zip(o_vals, o_kinks, strict=False)):
+                usable = remaining[part][layer] & ~k
+                if usable.any():
+                    values[part][layer] = np.where(usable, vals, values[part][layer])
+                    remaining[part][layer] = remaining[part][layer] & k
+                    one_sided += int(usable.sum())
+    include = [[~r for r in part] for part in remaining]
+    sided = [[k & ~r for k, r in zip(pk, pr, strict=False)] for pk, pr in zip(kinks, remaining, strict=False)]
+    excluded = sum(int(r.sum()) for part in remaining for r in part)
+    return FdWitness(values, rtol, atol, include, sided, crossed, one_sided, excluded)
 
 
 def fd_cost(weights, columns: int, method: str = "central") -> float:

@@ -1,4 +1,4 @@
-"""Every tolerance of the project, in one table, each with its reason.
+"""Every tolerance and threshold of the project, in one place, each with its reason.
 
 Two gradients of the same tensor agree when, entry by entry,
 
@@ -66,6 +66,33 @@ TOLERANCES[("float64", "backward")] = TOLERANCES[("float64", "forward")]
 TOLERANCES[("float32", "backward")] = TOLERANCES[("float32", "forward")]
 TOLERANCES[("float32", "directional_one_sided")] = TOLERANCES[("float64", "directional_one_sided")]
 
+# Directional check and Taylor test (directional.py, taylor.py): steps and thresholds, each with its reason.
+# Directional step, relative to the parameters' norm: a network of millions of units then rarely has a
+# unit within reach of its kink, while float64 rounding (eps |L| / s) stays near 1e-8 of |L|.
+DIRECTIONAL_STEP = 1e-8
+SHRINK, MAX_SHRINKS = 0.1, 2  # near a kink the step shrinks x 1/10, twice at most, before going one-sided
+# A direction is conclusive only if the loss's rounding, divided by the step, is below this fraction of
+# |v . g| (or of the difference): a 2x wrong gradient is then never inside the rounding allowance.
+RESOLUTION = 0.1
+# A failing difference is confirmed at half the step: the failure is real if the estimate moved by less than
+# this fraction of its error (truncation, O(s^2) or O(s), would move it by 3/4 or 1/2 of itself).
+SETTLED = 0.25
+# Taylor sweep: h = start * 2^-j, j = 0..points-1, stopped once the remainder has sat at the rounding floor
+# for FLOOR_RUN steps; from 1e-2 the floor of float64 is reached well before 2^-59.
+TAYLOR_START, TAYLOR_POINTS, FLOOR_RUN = 1e-2, 60, 3
+NOISE_FACTOR = 1e3  # loss rounding, as a multiple of eps * sum |loss terms|, for the directional check
+# The Taylor test reads rates down to the floor, so it measures the rounding instead of bounding it: L(theta)
+# re-evaluated NOISE_SAMPLES times with units in other orders; floor = NOISE_MARGIN x the largest spread, but
+# at least NOISE_MIN_FACTOR eps sum |loss terms|.
+NOISE_SAMPLES, NOISE_MARGIN, NOISE_MIN_FACTOR = 3, 10.0, 10.0
+# The remainder of a right gradient still carries h |v . (g_true - g)| from g's own rounding (analytic
+# tolerance); a step counts only when the remainder exceeds that this many times, so it cannot bend the rate.
+GRADIENT_ROUNDING_MARGIN = 8.0
+ORDER_THRESHOLD = 1.5  # rate of a right gradient ~2, of a wrong one ~1
+RIGHT_ORDER = 1.75  # and their mean at least this: rates sliding from 2 towards 1 are not yet a verdict
+PLATEAU_RATE = 0.5  # a rate below this is rounding (a remainder that stopped shrinking), not a wrong g
+TAIL_RATES = 3  # rates judged: those between the smallest usable steps
+
 
 def tolerance_for(dtype, kind: str = "analytic") -> Tolerance:
     """The tolerance for comparing gradients of ``dtype`` by ``kind`` ("analytic", "central", ...)."""
@@ -96,13 +123,6 @@ def agree(actual, expected, *, rtol, atol, scale: float) -> np.ndarray:
     NaN agrees with nothing). ``rtol``/``atol`` are numbers or per-entry arrays."""
     with np.errstate(invalid="ignore", over="ignore"):
         return np.abs(actual - expected) <= atol * scale + rtol * np.abs(expected)
-
-
-def within_tolerance(expected, actual, tolerance: Tolerance, scale: float) -> np.ndarray:
-    """Boolean array: which entries of ``actual`` agree with ``expected`` (same shape) under ``tolerance``."""
-    expected = np.asarray(expected, dtype=np.float64)
-    actual = np.asarray(actual, dtype=np.float64)
-    return agree(actual, expected, rtol=tolerance.rtol, atol=tolerance.atol, scale=scale)
 
 
 # How many estimated standard deviations of rounding error two computations of the same gradient may differ
@@ -184,3 +204,31 @@ def rounding_allowance(
             )
             delta = back * slope
     return [sigmas * np.sqrt(v) for v in var_w], [sigmas * np.sqrt(v) for v in var_b]
+
+
+# ------------------------------------------------------------------ thresholds of the checks and diagnoses
+
+# A full finite-difference check pushes every parameter's perturbation through the layers above it; past
+# this many multiply-adds (about a second of NumPy) the three-way check switches to directional and says so.
+FD_BUDGET = 2e9
+
+# A tensor returned in a lower precision than the parameters' is "right to that precision" when every
+# entry is within this many of its eps of the right value (relative to the entry and to the gradient's
+# scale): a cast of the right float64 gradient is within 1/2, one computed throughout in float32 within a
+# few; a bug is off by O(1).
+DTYPE_EPS_FACTOR = 64
+
+# A wrong tensor that is c times the right one: c is named (2, 1/2, -1, 1/N) when within this relative
+# distance of the named value; a bug's factor is exact up to rounding, far closer than this.
+FACTOR_RTOL = 1e-6
+
+# ... and c counts as 1 (no scaling at all: the tensor is right to its precision) within this many eps.
+UNIT_FACTOR_EPS = 8
+
+# The scale of a bug's candidate array of all zeros: a positive floor so that only exact zeros match it.
+TINY_SCALE = 1e-300
+
+# The columns of a probability (or one-hot) target for softmax cross-entropy must sum to 1 within this:
+# loose enough for probabilities written in float32 or rounded to a few digits, tight enough to catch a
+# column that is not a distribution.
+TARGET_SUM_ATOL = 1e-6

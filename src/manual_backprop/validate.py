@@ -1,8 +1,10 @@
-"""Checks of user input: every message names the argument, the layer and the shapes at fault.
+"""Checks and conversions of user input, once at the door: messages name the argument, layer and shapes.
 
 Conventions (the notebook's): column vectors; ``all_weights[k]`` is Omega_k of shape (D_{k+1}, D_k),
 ``all_biases[k]`` is beta_k of shape (D_{k+1}, 1); ``net_input`` is (D_i, N) and ``y`` is (D_o, N), one
 column per example. Nothing here writes into an array it is given: a conversion makes a new array.
+Also here: what a user's backward pass returned, as an array (``as_gradient_array``, which never raises:
+a comparison turns its message into a failing row), and tolerance arguments (``check_tolerance``).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
+from .tolerances import TARGET_SUM_ATOL
 
 SUPPORTED_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 LOSSES = ("least_squares", "binary_cross_entropy", "softmax_cross_entropy")
@@ -111,8 +115,8 @@ def check_parameters(all_weights, all_biases) -> tuple[list[np.ndarray], list[np
             f"all_weights has {len(weights)} entries but all_biases has {len(biases)}: "
             "one bias per weight matrix"
         )
-    weights = [as_real_array(w, f"all_weights[{k}]") for k, w in enumerate(weights)]
-    biases = [as_real_array(b, f"all_biases[{k}]") for k, b in enumerate(biases)]
+    weights, biases = ([as_real_array(a, f"{name}[{k}]") for k, a in enumerate(part)]
+                       for name, part in (("all_weights", weights), ("all_biases", biases)))
     dtype = np.result_type(*weights, *biases)
     if dtype not in SUPPORTED_DTYPES:
         raise TypeError(f"parameters of dtype {dtype} are not supported; use float64 or float32")
@@ -202,7 +206,7 @@ def check_target(y, loss: str, rows: int, columns: int, dtype: np.dtype) -> np.n
                 f"y{list(index)} = {target[index]} is outside [0, 1], as binary cross-entropy needs"
             )
     elif loss == "softmax_cross_entropy":
-        if (target < 0).any() or not np.allclose(target.sum(axis=0), 1, rtol=0, atol=1e-6):
+        if (target < 0).any() or not np.allclose(target.sum(axis=0), 1, rtol=0, atol=TARGET_SUM_ATOL):
             raise ValueError(
                 "y for softmax_cross_entropy must be class indices of shape (N,) or one-hot (or probability) "
                 f"columns of shape ({rows}, N), each non-negative and summing to 1"
@@ -254,3 +258,51 @@ def check_activations_lists(
     all_f = [f if f.dtype == dtype else f.astype(dtype) for f in all_f]
     all_h = [h if h.dtype == dtype else h.astype(dtype) for h in all_h]
     return all_f, all_h, columns
+
+
+def as_gradient_array(value):
+    """``(array, None)`` for a value a user returned as one gradient tensor, else ``(None, message)``.
+
+    A plain ndarray is kept; an ndarray subclass (``np.matrix``) or anything with ``__array__`` (a jax
+    array, a torch tensor, a NumPy scalar) becomes a plain ndarray via ``np.asarray``. None is "missing";
+    a list, a string or any other object is not taken for an array (a list of lists would hide a bug in
+    the user's shapes). Never raises: a value that cannot be converted gets a message saying why.
+    """
+    if value is None:
+        return None, "missing"
+    if type(value) is np.ndarray:
+        return value, None
+    if isinstance(value, np.ndarray) or (hasattr(value, "__array__") and not isinstance(value, (str, bytes))):
+        try:
+            array = np.asarray(value)
+        except Exception as exc:  # e.g. a torch tensor that requires grad or lives on a GPU
+            return None, (
+                f"a {type(value).__name__} that could not be converted to a NumPy array "
+                f"({type(exc).__name__}: {str(exc).strip()[:120]})"
+            )
+        if type(array) is not np.ndarray:  # __array__ may hand back a subclass again
+            array = np.array(array, copy=True, subok=False)
+        return array, None
+    hint = " (return np.array(...), not a list)" if isinstance(value, (list, tuple)) else ""
+    return None, f"expected a NumPy array, got {type(value).__name__}{hint}"
+
+
+def check_tolerance(value, name: str):
+    """``value`` (a number, an array, or nested lists of them) unchanged if every entry is a number >= 0.
+
+    A negative or NaN tolerance would make every comparison pass (or fail) for nonsense reasons: a
+    ``ValueError`` names the argument and the value.
+    """
+    parts = value if isinstance(value, (list, tuple)) else [value]
+    for part in parts:
+        if isinstance(part, (list, tuple)):
+            check_tolerance(part, name)
+            continue
+        try:
+            array = np.asarray(part, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a number >= 0, got {part!r}") from None
+        if array.size and not np.all(array >= 0):  # also False for NaN
+            shown = part if array.ndim == 0 else array[~(array >= 0)].flat[0]
+            raise ValueError(f"{name} must be a number >= 0 (not negative, not NaN), got {shown!r}")
+    return value

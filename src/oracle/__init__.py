@@ -7,4 +7,14 @@ but none of the code.
 
 from .jax_network import ACTIVATIONS, LOSSES, jax_gradients, jax_loss, jax_network_output
 
-__all__ = ["ACTIVATIONS", "LOSSES", "jax_gradients", "jax_loss", "jax_network_output"]
+__version__: str  # see __getattr__ below
+
+__all__ = ["ACTIVATIONS", "__version__", "LOSSES", "jax_gradients", "jax_loss", "jax_network_output"]
+
+
+def __getattr__(name: str) -> str:
+    if name == "__version__":  # computed on first access (see _version.py)
+        from ._version import version
+
+        return version()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -195,7 +195,15 @@ def jax_gradients(all_weights, all_biases, net_input, y, *, activation: str = "r
     arrays with the parameters' shapes and floating dtype. Compiled once per shape, dtype and choice.
     """
     _check_activation(activation)
-    weights, biases, x, target, dtype = _prepare(all_weights, all_biases, net_input, y, loss)
-    with _x64(dtype == np.float64):
-        dl_dweights, dl_dbiases = _jit_grad((weights, biases), x, target, activation=activation, loss=loss)
+    weights, biases, x, target, _ = _prepare(all_weights, all_biases, net_input, y, loss)
+    return gradients_of_checked(weights, biases, x, target, activation=activation, loss=loss)
+
+
+def gradients_of_checked(weights, biases, net_input, target, *, activation: str, loss: str):
+    """``jax_gradients`` without the checks, for a caller that has checked its arguments: lists of finite
+    arrays of one floating dtype with matching shapes, ``net_input`` (D_i, N), ``target`` (D_o, N) of that
+    dtype (or class indices (N,) for softmax), a known activation and loss."""
+    with _x64(weights[0].dtype == np.float64):
+        dl_dweights, dl_dbiases = _jit_grad((weights, biases), net_input, target, activation=activation,
+                                            loss=loss)
         return [np.array(g) for g in dl_dweights], [np.array(g) for g in dl_dbiases]

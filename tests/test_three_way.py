@@ -1,21 +1,28 @@
 """three_way_check: three witnesses per layer, the kink rule, the large-network modes, the reports."""
 
 import json
+import sys
+from collections import Counter
 
 import numpy as np
 import pytest
 
 from manual_backprop import (
-    backward_pass,
-    check_backward,
+    backprop,
     compute_network_output,
     numerical_gradients,
     random_network,
     three_way_check,
     udl_network,
+    validate,
 )
-from manual_backprop.check import CONVENTIONS, fd_cost, make_battery
+from manual_backprop.activations import ACTIVATIONS, get_activation
+from manual_backprop.backprop import forward
+from manual_backprop.finite_diff import fd_cost, fd_witness
+from manual_backprop.report import CONVENTIONS
+from manual_backprop.three_way import _compare_fd
 from manual_backprop.tolerances import tolerance_for
+from manual_backprop.validate import LOSSES
 
 X, Y = np.array([[1.2]]), np.array([[20.0]])
 
@@ -41,8 +48,8 @@ def test_inputs_are_not_modified():
     assert all(np.array_equal(a, b) for a, b in zip(before, weights + biases, strict=False))
 
 
-@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "tanh", "sigmoid", "softplus"])
-@pytest.mark.parametrize("loss", ["least_squares", "binary_cross_entropy", "softmax_cross_entropy"])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("loss", LOSSES)
 def test_every_activation_and_loss_agree(activation, loss):
     rng = np.random.default_rng(3)
     weights, biases = random_network([3, 5, 4, 3], rng=rng, bias_std=0.5)
@@ -92,14 +99,12 @@ def test_a_wrong_value_beside_a_kink_is_not_hidden():
     fd = report.gradients["fd"]
     manual = [[g.copy() for g in part] for part in report.gradients["manual"]]
     manual[1][0][2, 0] = 1.0  # the forward (wrong) side's slope would be about this size
-    from manual_backprop.check import _compare_fd, _fd_witness
-
-    values, rtol, atol, include, sided, _ = _fd_witness(
-        weights, biases, X, Y, "relu", "least_squares", "central", None, np.dtype(np.float64)
-    )
+    act = get_activation("relu")
+    forward_pass = forward(weights, biases, X, act)
+    witness = fd_witness(weights, biases, Y, act, "least_squares", forward_pass, "central", None)
     main = tolerance_for(np.float64, "central")
-    assert _compare_fd(report.gradients["manual"], values, rtol, atol, include, sided, "fd", main).ok
-    assert not _compare_fd(manual, values, rtol, atol, include, sided, "fd", main).row(0, "biases").ok
+    assert _compare_fd(report.gradients["manual"], witness, "fd", main).ok
+    assert not _compare_fd(manual, witness, "fd", main).row(0, "biases").ok
     assert fd is not None
 
 
@@ -140,84 +145,43 @@ def test_bad_arguments_raise_with_names():
         three_way_check(weights, biases, X, Y, fd="sideways")
     with pytest.raises(ValueError, match="all_biases"):
         three_way_check(weights, biases[:-1], X, Y)
-    with pytest.raises(TypeError, match="function"):
-        check_backward("not a function")
-    with pytest.raises(ValueError, match="batch"):
-        check_backward(lambda *a: None, batch=0)
-
-
-def test_check_backward_grades_against_the_chosen_activation():
-    from zoo import passes
-
-    assert check_backward(passes.batch_backward, activation="relu").ok
-    # A ReLU backward pass graded on tanh networks is wrong, and is said to be.
-    report = check_backward(passes.batch_backward, activation="tanh")
-    assert not report.ok and report.cases[0].first_wrong_layer == 4
-
-
-@pytest.mark.parametrize(
-    ("activation", "loss"),
-    [("tanh", "binary_cross_entropy"), ("leaky_relu", "softmax_cross_entropy"), ("sigmoid", "least_squares")],
-)
-def test_check_backward_passes_a_right_function_for_other_activations_and_losses(activation, loss):
-    from functools import partial
-
-    from manual_backprop import backward_pass
-
-    right = partial(backward_pass, activation=activation, loss=loss)
-    report = check_backward(right, activation=activation, loss=loss, batch=2, dtype=np.float32)
-    assert report.ok, str(report)
-
-
-def _backward_with_slope(slope):
-    """The notebook's batch-aware backward pass with a'(f) given as ``slope(f)``."""
-
-    def backward(all_weights, all_biases, all_f, all_h, y):
-        K = len(all_weights) - 1
-        dW, dB = [None] * (K + 1), [None] * (K + 1)
-        delta = all_h[-1] - y
-        for layer in reversed(range(K + 1)):
-            dW[layer] = delta @ all_h[layer].T
-            dB[layer] = delta.sum(axis=1, keepdims=True)
-            if layer > 0:
-                delta = (all_weights[layer].T @ delta) * slope(all_f[layer - 1])
-        return dW, dB
-
-    return backward
-
-
-def test_the_battery_tests_the_derivative_convention_at_the_kink():
-    report = check_backward(_backward_with_slope(lambda f: f >= 0))  # ReLU'(0) taken as 1, not 0
-    failing = [case.name for case in report.failing]
-    assert failing == ["exact kinks"], failing
-    assert "derivative at the kink: a'(0) taken as 1" in report.failing[0].summary
-
-
-def test_leaky_relu_with_the_relu_side_at_the_kink_is_named():
-    strict = _backward_with_slope(lambda f: np.where(f > 0, 1.0, 0.01))  # leaky ReLU'(0) as 0.01, not 1
-    report = check_backward(strict, activation="leaky_relu")
-    assert [case.name for case in report.failing] == ["exact kinks"]
-    assert "a'(0) taken as 0.01" in report.failing[0].summary
-
-
-def test_the_battery_gives_softmax_more_than_one_output():
-    cases = make_battery(loss="softmax_cross_entropy")
-    assert all(case.sizes[-1] >= 2 for case in cases)
-    def zeros(W, B, F, H, y):
-        return [np.zeros_like(w) for w in W], [np.zeros_like(b) for b in B]
-
-    report = check_backward(zeros, loss="softmax_cross_entropy")
-    assert not any(case.ok for case in report.cases)
-
-
-def test_check_backward_refuses_an_empty_battery_and_a_bad_seed():
-    with pytest.raises(ValueError, match="cases is empty"):
-        check_backward(backward_pass, cases=[])
-    with pytest.raises(ValueError, match="seed must be at least 0"):
-        check_backward(backward_pass, seed=-1)
 
 
 def test_an_overflowing_forward_pass_is_an_error_not_a_failed_gradient():
     weights, biases = udl_network()
     with pytest.raises(ValueError, match=r"forward pass overflows: all_f\[\d\]"):
         three_way_check([w * 1e200 for w in weights], biases, [[1.2]], [[20.0]])
+
+
+def _calls(function, watched):
+    """How often each function of ``watched`` ran during ``function()``: a profile of the call itself."""
+    codes = {f.__code__: f.__name__ for f in watched}
+    calls = Counter()
+
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code in codes:
+            calls[codes[frame.f_code]] += 1
+
+    sys.setprofile(profile)
+    try:
+        function()
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+@pytest.mark.parametrize("fd", ["central", "forward"])
+def test_the_parameters_are_checked_once_and_the_network_runs_forward_once(fd):
+    weights, biases = _one_unit_on_its_kink()  # kinks: the witness takes three sets of differences
+    calls = _calls(lambda: three_way_check(weights, biases, X, Y, fd=fd),
+                   [validate.check_parameters, backprop.forward])  # fmt: skip
+    assert calls == {"check_parameters": 1, "forward": 1}
+
+
+def test_the_report_carries_the_network_output():
+    weights, biases = udl_network()
+    report = three_way_check(weights, biases, X, Y)
+    np.testing.assert_array_equal(report.net_output, compute_network_output(X, weights, biases)[0])
+    assert report.headline() == "network 1-6-6-6-6-6-1, batch 1: output 1.907, loss 163.685"
+    assert report.verdict().startswith("OK: manual backprop, jax.grad and central finite differences agree")
+

@@ -1,0 +1,286 @@
+"""The reports of the checks: frozen dataclasses, their tables (``str``), ``to_dict`` and verdict lines.
+
+``ThreeWayReport`` (``three_way_check``), ``CaseResult`` and ``BackwardReport`` (``check_backward``). The
+verdict policy lives here too: which words say "OK", "OK, in part" or "FAIL", and what the first failing
+case shows; the command line only prints these lines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .compare import Comparison, _number, fmt, render_table
+
+CONVENTIONS = (
+    "column vectors: net_input (D_i, N), Omega_k (D_out, D_in), beta_k (D_out, 1); loss summed over the "
+    "batch; no activation on the last layer",
+    "derivatives at kinks follow jax.nn: ReLU'(0) = 0, leaky ReLU'(0) = 1",
+    "an entry whose finite difference crossed a kink is compared with the one-sided difference on a side "
+    "where no unit changes state (for a unit exactly on its kink that is the side ReLU'(0) = 0 selects: "
+    "the unit stays off), with the default forward step and the forward tolerance; entries that cross on "
+    "both sides (several units on kinks) are excluded and counted",
+)
+
+
+@dataclass(frozen=True)
+class ThreeWayReport:
+    """Manual backprop, ``jax.grad`` and a finite-difference witness, compared pairwise per layer.
+
+    ``manual_vs_jax``, ``manual_vs_fd``, ``jax_vs_fd`` are ``Comparison``s (the last two None in the
+    directional and Taylor modes, which fill ``manual_directional`` and ``jax_directional`` instead).
+    """
+
+    sizes: tuple
+    batch: int
+    dtype: str
+    activation: str
+    loss: str
+    fd: str
+    requested_fd: str
+    step: float | None
+    loss_value: float
+    manual_vs_jax: Comparison
+    manual_vs_fd: Comparison | None
+    jax_vs_fd: Comparison | None
+    manual_directional: object = None
+    jax_directional: object = None
+    kinks_crossed: int = 0
+    kinks_one_sided: int = 0
+    kinks_excluded: int = 0
+    notes: tuple = ()
+    conventions: tuple = CONVENTIONS
+    gradients: dict = field(default=None, repr=False, compare=False)
+    net_output: np.ndarray = field(default=None, repr=False, compare=False)  # (D_o, N), the forward pass's
+
+    @property
+    def ok(self) -> bool:
+        parts = (
+            self.manual_vs_jax,
+            self.manual_vs_fd,
+            self.jax_vs_fd,
+            self.manual_directional,
+            self.jax_directional,
+        )
+        return all(p.ok for p in parts if p is not None)
+
+    def to_dict(self) -> dict:
+        def d(x):
+            return None if x is None else x.to_dict()
+
+        return {
+            "ok": self.ok,
+            "sizes": list(self.sizes),
+            "batch": self.batch,
+            "dtype": self.dtype,
+            "activation": self.activation,
+            "loss": self.loss,
+            "fd": self.fd,
+            "requested_fd": self.requested_fd,
+            "step": self.step,
+            "loss_value": _number(self.loss_value),
+            "manual_vs_jax": d(self.manual_vs_jax),
+            "manual_vs_fd": d(self.manual_vs_fd),
+            "jax_vs_fd": d(self.jax_vs_fd),
+            "manual_directional": d(self.manual_directional),
+            "jax_directional": d(self.jax_directional),
+            "kinks": {
+                "crossed": self.kinks_crossed,
+                "one_sided": self.kinks_one_sided,
+                "excluded": self.kinks_excluded,
+            },
+            "notes": list(self.notes),
+            "conventions": list(self.conventions),
+        }
+
+    def __str__(self) -> str:
+        fd_pairs = self.manual_vs_fd is not None
+        head = ["tensor", "shape", "manual-jax"] + (
+            ["manual-fd", "jax-fd", "1-sided", "excl"] if fd_pairs else []
+        )
+        lines = [tuple(head + [""])]
+        for i, mj in enumerate(self.manual_vs_jax.rows):
+            row = [mj.name, "x".join(map(str, mj.shape)), fmt(mj.max_abs_error)]
+            ok = mj.ok
+            if fd_pairs:
+                mf, jf = self.manual_vs_fd.rows[i], self.jax_vs_fd.rows[i]
+                row += [fmt(mf.max_abs_error), fmt(jf.max_abs_error), str(mf.one_sided), str(mf.excluded)]
+                ok = ok and mf.ok and jf.ok
+            lines.append(tuple(row + ["ok" if ok else "FAIL"]))
+        out = [
+            f"max abs errors per tensor ({self.dtype}, {self.activation}, {self.loss}, fd: {self.fd})",
+            render_table(lines),
+        ]
+        for rep, who in ((self.manual_directional, "manual"), (self.jax_directional, "jax")):
+            if rep is not None:
+                out.append(f"{who}: {rep}")
+        if self.kinks_crossed:
+            out.append(
+                f"kinks: {self.kinks_crossed} entries crossed a kink; {self.kinks_one_sided} compared "
+                f"one-sided, {self.kinks_excluded} excluded"
+            )
+        out.extend(self.notes)
+        return "\n".join(out)
+
+    def headline(self) -> str:
+        """The network, its output and its loss, in one line."""
+        output = self.net_output
+        if output.size == 1:
+            shown = f"{output[0, 0]:.3f}"
+        else:  # one example: its output column as a row; a batch: the array
+            shown = np.array2string(output.ravel() if output.shape[1] == 1 else output, precision=3)
+        return (
+            f"network {'-'.join(map(str, self.sizes))}, batch {self.batch}: output {shown}, "
+            f"loss {self.loss_value:.3f}"
+        )
+
+    def verdict(self) -> str:
+        """One line: "OK", "OK, in part" (a directional witness was inconclusive) or "FAIL", and why."""
+        witness = {"directional": "the directional check", "taylor": "the Taylor test"}.get(
+            self.fd, f"{self.fd} finite differences"
+        )
+        undecided = [
+            who
+            for who, rep in (("manual", self.manual_directional), ("jax", self.jax_directional))
+            if getattr(rep, "verdict", None) == "inconclusive"
+        ]
+        if self.ok and undecided:
+            return (
+                f"OK, in part: manual backprop and jax.grad agree; {witness} was inconclusive for "
+                f"{' and '.join(undecided)} (see its notes), so it witnesses nothing here"
+            )
+        if self.ok:
+            return f"OK: manual backprop, jax.grad and {witness} agree"
+        if not self.manual_vs_jax.ok:
+            return "FAIL: manual backprop and jax.grad disagree (see the rows marked FAIL)"
+        return (
+            f"FAIL: manual backprop and jax.grad agree, but the witness ({witness}) disagrees with both: "
+            "suspect the witness (its step, or a check too coarse for this network) before the gradient"
+        )
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """The grade of one case. ``error`` is set for an exception, a bad return structure or a mutated input
+    (``error_kind`` "exception", "structure", "mutation"); ``comparison`` holds the per-tensor rows against
+    the oracle; ``first_wrong_layer`` and ``diagnoses`` say where and what."""
+
+    name: str
+    sizes: tuple
+    batch: int
+    ok: bool
+    error_kind: str | None
+    error: str | None
+    comparison: Comparison | None
+    first_wrong_layer: int | None
+    diagnoses: tuple
+    witnesses_agree: bool
+    kinks_excluded: int
+
+    @property
+    def summary(self) -> str:
+        if self.ok:
+            return "ok"
+        if self.error:
+            return self.error
+        stale = [d for d in self.diagnoses if d.code == "stale"]
+        if stale:
+            return stale[0].text
+        return "; ".join(f"{names}: {text}" for names, text in self.first_layer_diagnoses())
+
+    def first_layer_diagnoses(self) -> list:
+        """(tensor names, text) at the first wrong layer, tensors with the same diagnosis grouped."""
+        grouped = {}
+        for d in self.diagnoses:
+            if d.layer == self.first_wrong_layer:
+                grouped.setdefault(d.text, []).append(
+                    f"{'Omega' if d.kind == 'weights' else 'beta'}_{d.layer}"
+                )
+        return [(", ".join(names), text) for text, names in grouped.items()]
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "sizes": list(self.sizes),
+            "batch": self.batch,
+            "ok": self.ok,
+            "error_kind": self.error_kind,
+            "error": self.error,
+            "comparison": None if self.comparison is None else self.comparison.to_dict(),
+            "first_wrong_layer": self.first_wrong_layer,
+            "diagnoses": [d.to_dict() for d in self.diagnoses],
+            "witnesses_agree": self.witnesses_agree,
+            "kinks_excluded": self.kinks_excluded,
+        }
+
+
+@dataclass(frozen=True)
+class BackwardReport:
+    """``check_backward``'s grade of a user's backward pass: one ``CaseResult`` per case of the battery."""
+
+    function: str
+    activation: str
+    loss: str
+    batch: int
+    dtype: str
+    cases: tuple
+    conventions: tuple = CONVENTIONS
+
+    @property
+    def failing(self) -> tuple:
+        return tuple(case for case in self.cases if not case.ok)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failing
+
+    def to_dict(self) -> dict:
+        return dict(function=self.function, ok=self.ok, activation=self.activation, loss=self.loss,
+                    batch=self.batch, dtype=self.dtype, cases=[c.to_dict() for c in self.cases],
+                    conventions=list(self.conventions))  # fmt: skip
+
+    def __str__(self) -> str:
+        lines = [("case", "sizes", "verdict", "first wrong layer", "diagnosis")]
+        for c in self.cases:
+            lines.append(
+                (
+                    c.name,
+                    "-".join(map(str, c.sizes)),
+                    "ok" if c.ok else "FAIL",
+                    "-" if c.first_wrong_layer is None else str(c.first_wrong_layer),
+                    "" if c.ok else c.summary,
+                )
+            )
+        passed = sum(c.ok for c in self.cases)
+        head = (
+            f"{self.function}: {passed}/{len(self.cases)} cases pass "
+            f"({self.activation}, {self.loss}, batch {self.batch}, {self.dtype})"
+        )
+        out = [head, render_table(lines)]
+        if not all(c.witnesses_agree for c in self.cases):
+            out.append(
+                "warning: jax and finite differences disagree on some case: the grade may be unreliable"
+            )
+        return "\n".join(out)
+
+    def summary_lines(self) -> list:
+        """What follows the table: the first failing case (where, and what) and the verdict line."""
+        failing = self.failing
+        if not failing:
+            return [f"OK: {self.function} agrees with jax.grad on all {len(self.cases)} cases"]
+        first = failing[0]
+        lines = ["", f"first failing case: {first.name}"]
+        if first.error:
+            lines.append(f"  {first.error}")
+        if first.first_wrong_layer is not None:
+            lines.append(
+                f"  first wrong layer: {first.first_wrong_layer} (errors flow toward the input: the layers "
+                "below inherit it)"
+            )
+            lines += [f"  {names}: {text}" for names, text in first.first_layer_diagnoses()]
+            below = sum(d.layer < first.first_wrong_layer for d in first.diagnoses)
+            if below:
+                lines.append(f"  ({below} tensors of lower layers fail as a consequence)")
+        lines.append(f"FAIL: {len(failing)} of {len(self.cases)} cases fail")
+        return lines

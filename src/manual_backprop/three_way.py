@@ -1,0 +1,148 @@
+"""The three-way check: manual backprop, ``jax.grad`` and a finite-difference witness, compared per layer.
+
+The arguments are checked once, here; the forward pass runs once, and every witness then works on the
+checked arrays: manual backprop (``backprop.backward``), the oracle (``oracle``'s unchecked entry) and
+finite differences (``finite_diff.fd_witness``), or, for large networks, the directional / Taylor checks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .activations import get_activation
+from .backprop import backward, forward
+from .compare import Comparison, compare_gradients, compare_pairs
+from .directional import _directional
+from .directions import as_float64, check_count, loss_line, relative_step
+from .finite_diff import FdWitness, check_method_and_step, fd_cost, fd_witness
+from .losses import loss_gradient, loss_terms
+from .report import ThreeWayReport
+from .taylor import _taylor
+from .tolerances import DIRECTIONAL_STEP, FD_BUDGET, gradient_scale, rounding_allowance, tolerance_for
+from .validate import check_columns, check_loss_name, check_parameters, check_target
+
+FD_MODES = ("central", "forward", "backward", "directional", "taylor")
+
+
+def _compare_fd(analytic, witness: FdWitness, label: str, main) -> Comparison:
+    """The analytic gradient against finite differences, with per-entry tolerances beside kinks."""
+    scale = gradient_scale(analytic)
+    sided = witness.sided
+    one_sided = None if sided is None else [[int(np.count_nonzero(m)) for m in part] for part in sided]
+    rows = compare_pairs(analytic, witness.values, rtol=witness.rtol, atol=witness.atol, scale=scale,
+                         include=witness.include, one_sided=one_sided)  # fmt: skip
+    notes = () if sided is None else ("entries beside a kink: one-sided difference, forward tolerance",)
+    return Comparison(label, tuple(rows), main.rtol, main.atol, float(scale), notes)
+
+
+def _check_forward_is_finite(all_f, loss_value: float):
+    """A ValueError naming the first layer whose pre-activations overflow: no gradient to check there."""
+    if np.isfinite(loss_value):
+        return
+    for k, f in enumerate(all_f):
+        if not np.isfinite(f).all():
+            bad = tuple(int(i) for i in np.argwhere(~np.isfinite(f))[0])
+            raise ValueError(
+                f"the forward pass overflows: all_f[{k}]{list(bad)} = {f[bad]} (largest finite "
+                f"{np.finfo(f.dtype).max:.1e}); scale the parameters or the input down"
+            )
+    raise ValueError(f"the loss overflows ({loss_value}); scale the parameters, input or target down")
+
+
+def three_way_check(
+    all_weights,
+    all_biases,
+    net_input,
+    y,
+    *,
+    activation: str = "relu",
+    loss: str = "least_squares",
+    fd: str = "central",
+    step=None,
+    directions: int = 3,
+    rng=0,
+    fd_budget: float = FD_BUDGET,
+) -> ThreeWayReport:
+    """Manual vs JAX, manual vs finite differences, JAX vs finite differences, per layer and tensor.
+
+    ``fd``: "central", "forward", "backward" (a difference per parameter; kinks handled as in
+    ``report.CONVENTIONS``), "directional" or "taylor" (O(1) forward passes: see ``directional.py``). A full
+    finite-difference check whose cost exceeds ``fd_budget`` multiply-adds switches to directional.
+    """
+    from oracle.jax_network import gradients_of_checked  # the JAX import is paid only by the checks
+
+    if fd not in FD_MODES:
+        raise ValueError(f"unknown fd {fd!r}; choose one of {', '.join(FD_MODES)}")
+    if fd == "taylor" and step is not None:
+        raise ValueError("step does not apply to fd='taylor', which sweeps its own steps (pass step=None)")
+    if fd in ("central", "forward", "backward"):
+        check_method_and_step(fd, step)
+    count = check_count(directions, "directions", 1)
+    relative = relative_step(step if fd == "directional" else None, "step", DIRECTIONAL_STEP)
+    act = get_activation(activation)
+    check_loss_name(loss)
+    weights, biases, dtype = check_parameters(all_weights, all_biases)
+    x = check_columns(net_input, "net_input", weights[0].shape[1], dtype)
+    target = check_target(y, loss, weights[-1].shape[0], x.shape[1], dtype)
+    # Checked once here; every witness then runs on the checked arrays and this one forward pass.
+    with np.errstate(over="ignore", invalid="ignore"):
+        forward_pass = forward(weights, biases, x, act)
+        net_output, all_f, all_h = forward_pass
+        loss_value = float(loss_terms(loss, net_output, target).sum())
+    _check_forward_is_finite(all_f, loss_value)
+    dl_df_last = loss_gradient(loss, net_output, target)
+    manual = backward(weights, all_f, all_h, dl_df_last, act)
+    oracle = gradients_of_checked(weights, biases, x, target, activation=activation, loss=loss)
+    allowance = None
+    if dtype == np.float32:  # rounding grows with the size of the computation; float64 keeps the table's
+        allowance = rounding_allowance(weights, all_f, all_h, dl_df_last, act.derivative, dtype,
+                                       loss_derivative=lambda z: loss_gradient(loss, z, target))  # fmt: skip
+    manual_vs_jax = compare_gradients(oracle, manual, dtype=dtype, label="manual vs jax", allowance=allowance)
+    sizes = (weights[0].shape[1],) + tuple(w.shape[0] for w in weights)
+    common = dict(sizes=sizes, batch=int(x.shape[1]), dtype=dtype.name, activation=activation, loss=loss,
+                  requested_fd=fd, step=step, loss_value=loss_value, manual_vs_jax=manual_vs_jax,
+                  net_output=net_output)  # fmt: skip
+    notes = []
+    method = fd
+    if fd in ("central", "forward", "backward"):
+        cost = fd_cost(weights, x.shape[1], fd)
+        if cost > fd_budget:
+            method = "directional"
+            notes.append(
+                f"a full {fd} finite-difference check would cost {cost:.1e} multiply-adds (budget "
+                f"{fd_budget:.1e}): switched to directional"
+            )
+    if method in ("directional", "taylor"):
+        # One line through theta serves both gradients; the loss along it is evaluated in float64.
+        line = loss_line(weights, biases, x, check_target(y, loss, target.shape[0], x.shape[1], np.float64),
+                         act, loss)  # fmt: skip
+        if method == "directional":
+            # A step given for per-parameter differences is absolute; the directional one is relative.
+            check = _directional
+            kwargs = dict(rng=rng, directions=count, step=relative)
+        else:
+            check, kwargs = _taylor, dict(rng=rng)
+        return ThreeWayReport(
+            **common,
+            fd=method,
+            manual_vs_fd=None,
+            jax_vs_fd=None,
+            manual_directional=check(line, as_float64(manual), **kwargs),
+            jax_directional=check(line, as_float64(oracle), **kwargs),
+            notes=tuple(notes),
+            gradients={"manual": manual, "jax": oracle},
+        )
+    _, fd_step = check_method_and_step(method, step)
+    witness = fd_witness(weights, biases, target, act, loss, forward_pass, method, fd_step)
+    main = tolerance_for(dtype, method)
+    return ThreeWayReport(
+        **common,
+        fd=method,
+        manual_vs_fd=_compare_fd(manual, witness, "manual vs fd", main),
+        jax_vs_fd=_compare_fd(oracle, witness, "jax vs fd", main),
+        kinks_crossed=witness.crossed,
+        kinks_one_sided=witness.one_sided,
+        kinks_excluded=witness.excluded,
+        notes=tuple(notes),
+        gradients={"manual": manual, "jax": oracle, "fd": witness.values},
+    )
