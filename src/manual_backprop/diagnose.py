@@ -77,10 +77,11 @@ class Context:
     scale: float
     dtype: np.dtype  # the parameters' (and the right gradient's)
     top_candidates: tuple = ()
+    biases: list | None = None  # for the patterns that add theta (weight decay, an update returned)
 
 
 def make_context(
-    weights, all_f, all_h, dl_df_last, act, expected, dtype, top_candidates=()
+    weights, all_f, all_h, dl_df_last, act, expected, dtype, top_candidates=(), biases=None
 ) -> Context:
     """Build a ``Context``: runs the right backward recursion once to keep every delta.
 
@@ -104,10 +105,11 @@ def make_context(
         compare_atol=compared.atol,
         scale=gradient_scale(expected),
         dtype=np.dtype(dtype),
+        biases=biases,
     )
 
 
-def case_context(weights, forward_pass, act, loss: str, target, expected, dtype) -> Context:
+def case_context(weights, forward_pass, act, loss: str, target, expected, dtype, biases=None) -> Context:
     """``make_context`` for one graded case: ``forward_pass`` is ``(net_output, all_f, all_h)``; the wrong
     starts of the recursion tried at the top layer are the other losses' derivatives dL/d(output)."""
     net_output, all_f, all_h = forward_pass
@@ -117,7 +119,7 @@ def case_context(weights, forward_pass, act, loss: str, target, expected, dtype)
         for other in LOSSES if other != loss
     ]  # fmt: skip
     return make_context(weights, all_f, all_h, loss_gradient(loss, net_output, target), act, expected, dtype,
-                        top_candidates=wrong_losses)  # fmt: skip
+                        top_candidates=wrong_losses, biases=biases)  # fmt: skip
 
 
 def _close(actual, candidate, ctx: Context) -> bool:

@@ -13,6 +13,7 @@ from .compare import compare_gradients
 from .diagnose import case_context, diagnose_case, first_wrong_layer
 from .finite_diff import numerical_gradients
 from .report import BackwardReport, CaseResult
+from .story import Seen, attach, tell
 from .validate import check_target
 
 
@@ -86,7 +87,6 @@ def _grade_case(backward, case: Case, activation: str, loss: str, oracle, histor
     forward_pass = forward(case.weights, case.biases, case.net_input, act)
     _, all_f, all_h = forward_pass
     expected = oracle(case.weights, case.biases, case.net_input, case.y, activation=activation, loss=loss)
-    history.append((case.name, expected))
     # Second witness: finite differences agree with the oracle (kinks excluded).
     fd_w, fd_b, (k_w, k_b) = numerical_gradients(
         case.weights, case.biases, case.net_input, case.y, activation=activation, loss=loss, return_kinks=True
@@ -97,13 +97,15 @@ def _grade_case(backward, case: Case, activation: str, loss: str, oracle, histor
                   witnesses_agree=witness.ok, kinks_excluded=witness.excluded)  # fmt: skip
     result, error_kind, error = _call(backward, (case.weights, case.biases, all_f, all_h, case.y))
     if error_kind in ("exception", "structure"):
+        history.append(Seen(case.name, expected, result, None, None, error_kind))
         return CaseResult(**common, ok=False, error_kind=error_kind, error=error, comparison=None,
                           first_wrong_layer=None, diagnoses=())  # fmt: skip
     comparison = compare_gradients(expected, result, dtype=dtype, label="yours vs jax")
-    diagnoses = ()
+    diagnoses, ctx = (), None
     if not comparison.ok:
-        ctx = case_context(case.weights, forward_pass, act, loss, target, expected, dtype)
-        diagnoses = diagnose_case(result, comparison, ctx, history[:-1])
+        ctx = case_context(case.weights, forward_pass, act, loss, target, expected, dtype, case.biases)
+        diagnoses = diagnose_case(result, comparison, ctx, [(s.name, s.expected) for s in history])
+    history.append(Seen(case.name, expected, result, ctx, comparison, error_kind))
     return CaseResult(**common, ok=comparison.ok and error is None, error_kind=error_kind, error=error,
                       comparison=comparison, first_wrong_layer=first_wrong_layer(comparison.rows),
                       diagnoses=diagnoses)  # fmt: skip
@@ -136,7 +138,8 @@ def check_backward(
     cases = make_battery(activation, loss, batch, dtype, seed) if cases is None else list(cases)
     if not cases:
         raise ValueError("cases is empty: nothing to grade (pass None for the standard battery)")
-    history = []
+    history = []  # every call, for the function-level story
     results = tuple(_grade_case(backward, case, activation, loss, jax_gradients, history) for case in cases)
+    story = tell(history, loss)
     name = getattr(backward, "__qualname__", None) or repr(backward)
-    return BackwardReport(name, activation, loss, int(batch), dtype.name, results)
+    return BackwardReport(name, activation, loss, int(batch), dtype.name, attach(results, story), story=story)

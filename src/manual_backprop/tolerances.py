@@ -232,3 +232,12 @@ TINY_SCALE = 1e-300
 # loose enough for probabilities written in float32 or rounded to a few digits, tight enough to catch a
 # column that is not a distribution.
 TARGET_SUM_ATOL = 1e-6
+
+# A bug pattern's parameter (c, lambda, lr, a clip bound) read off different entries, tensors or networks
+# must agree to this relative tolerance: the values are recomputed from the same arrays, so only rounding
+# separates them, while coincidences differ at the first digits.
+PARAM_RTOL = 1e-6
+
+# Independent entries that must agree before a parametric pattern (one number read off the data) is claimed:
+# one entry fixes the parameter, so a claim needs one more; a fixed pattern (no parameter) needs one.
+MIN_SUPPORT = 2

@@ -793,7 +793,7 @@ def minus_in_the_step(all_weights, all_biases, all_f, all_h, y):
     return dW, dB
 
 
-@student("scaled", layer=5)
+@student("loss_convention", layer=5)
 def derivative_of_the_square(all_weights, all_biases, all_f, all_h, y):
     K = len(all_weights) - 1
     all_dl_dweights = [None] * (K + 1)

@@ -1,0 +1,395 @@
+"""The function-level story: the one explanation that fits every failing case of a graded function.
+
+A pattern is claimed only on evidence. Function-level checks come first (state kept between calls, lists
+swapped or reversed, integer arrays); then the tensor fits of ``patterns.py`` at each failing case's first
+wrong layer: a story must fit every failing tensor there, in every failing case, with the same parameter
+everywhere; a parametric one (c, lambda, lr, a clip bound) needs ``MIN_SUPPORT`` independent entries over
+distinct networks (told apart by their right gradient, so "notebook again" adds nothing). Without one, the
+story says what was seen ("not sure") or where to look ("no known bug pattern fits").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from .diagnose import Diagnosis, _describe_c, diagnose_tensor
+from .patterns import close, parametric_fits, tensor_candidates
+from .tolerances import MIN_SUPPORT, PARAM_RTOL, tolerance_for
+from .validate import as_gradient_array
+
+# Tensor-level diagnoses that are themselves a fixed pattern (no parameter), usable as a story.
+_FIXED_TENSOR_CODES = {"transposed", "bias_not_summed", "other_layer", "missing", "nan", "dtype", "precision"}
+_PARTS = ("weights", "biases")
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One call of the graded function: its case, the right gradient, what it returned; ``ctx`` and
+    ``comparison`` where its values were compared (``ctx`` only where they failed)."""
+
+    name: str
+    expected: tuple
+    result: object
+    ctx: object
+    comparison: object
+    error_kind: str | None
+
+    def __post_init__(self):
+        # A snapshot of the lists: a function that keeps and grows its lists changes them after returning.
+        if _pair_lists(self.result):
+            object.__setattr__(self, "result", tuple(list(part) for part in self.result))
+
+
+@dataclass(frozen=True)
+class Story:
+    """The function's diagnosis: ``codes`` (one, or two equally good readings), a sentence, the cases."""
+
+    codes: tuple
+    text: str
+    cases: tuple
+
+    @property
+    def code(self) -> str:
+        return self.codes[0]
+
+    def to_dict(self) -> dict:
+        return {"codes": list(self.codes), "text": self.text, "cases": list(self.cases)}
+
+
+def _tol(dtype):
+    return tolerance_for(dtype, "diagnosis")
+
+
+def _near(a, b, dtype) -> bool:
+    a, _ = as_gradient_array(a)
+    return a is not None and close(a.astype(np.float64), np.asarray(b, np.float64), _tol(dtype))
+
+
+def _pair_lists(result) -> bool:
+    return isinstance(result, (tuple, list)) and len(result) == 2 and all(
+        isinstance(p, (list, tuple)) for p in result
+    )
+
+
+def _gradient_equal(a, b, dtype) -> bool:
+    if not (_pair_lists(a) and _pair_lists(b)) or any(len(x) != len(y) for x, y in zip(a, b, strict=True)):
+        return False
+    return all(_near(x, y, dtype) for pa, pb in zip(a, b, strict=True) for x, y in zip(pa, pb, strict=True))
+
+
+def _dtype(seen: Seen):
+    return seen.expected[0][0].dtype
+
+
+# ------------------------------------------------------------------------- function-level checks
+
+
+def _mutable_default(seen: Seen) -> bool:
+    n = len(seen.expected[0])
+    return seen.error_kind == "structure" and _pair_lists(seen.result) and all(len(p) > n for p in seen.result)
+
+
+def _swapped(seen: Seen) -> bool:
+    r, e = seen.result, seen.expected
+    return all(_near(r[0][k], e[1][k], _dtype(seen)) and _near(r[1][k], e[0][k], _dtype(seen))
+               for k in range(len(e[0])))  # fmt: skip
+
+
+def _reversed(seen: Seen) -> bool:
+    r, e = seen.result, seen.expected
+    last = len(e[0]) - 1
+    return all(_near(r[p][k], e[p][last - k], _dtype(seen)) for p in (0, 1) for k in range(last + 1))
+
+
+def _shapes(gradient) -> tuple:
+    return tuple(tuple(np.shape(a) for a in part) for part in gradient)
+
+
+def _stale(seen: Seen, earlier) -> bool:
+    return any(
+        not _gradient_equal(old.expected, seen.expected, _dtype(seen))
+        and _gradient_equal(seen.result, old.result, _dtype(seen))
+        for old in earlier
+        if _pair_lists(old.result)
+    )
+
+
+def _accumulates(seen: Seen, earlier) -> bool:
+    """The result is the right gradient plus the earlier right ones: of the same network shapes, or of each
+    tensor's (layer, shape)."""
+    e, r = seen.expected, seen.result
+    for whole in (True, False):
+        ok, added = True, False
+        for p in (0, 1):
+            for k, right in enumerate(e[p]):
+                past = [old.expected[p][k] for old in earlier
+                        if (_shapes(old.expected) == _shapes(e) if whole else
+                            k < len(old.expected[p]) and old.expected[p][k].shape == right.shape)]  # fmt: skip
+                total = sum(past, np.zeros_like(right))
+                added = added or bool(np.any(total))
+                ok = ok and _near(r[p][k], right + total, _dtype(seen))
+        if ok and added:
+            return True
+    return False
+
+
+def _truncated(seen: Seen) -> str | None:
+    """The dtype name where the result holds integer arrays within 1 of the right values."""
+    kinds = {np.asarray(a).dtype for part in seen.result for a in part}
+    ints = [t for t in kinds if t.kind in "iu"]
+    if not ints:
+        return None
+    for p in (0, 1):
+        for a, right in zip(seen.result[p], seen.expected[p], strict=True):
+            a = np.asarray(a)
+            if a.shape != right.shape or np.any(np.abs(a - right) >= 1):
+                return None
+    return ints[0].name
+
+
+def _function_level(seen: list, failing: list):
+    """(codes, text) of a function-level story fitting every failing case, or None."""
+    value = [s for s in failing if s.comparison is not None]
+    n = len(seen[0].expected[0]) if seen else 0
+    lengths = [len(s.result[0]) for s in failing if _mutable_default(s)]
+    if failing and len(lengths) == len(failing) and lengths == sorted(set(lengths)):
+        shown = ", ".join(map(str, lengths[:4])) + (", ..." if len(lengths) > 4 else "")
+        return ("mutable_default",), (
+            f"the returned lists grow from call to call (lengths {shown}; one entry per layer expected): a "
+            "mutable default argument (def backward_pass(..., grads=[])) or lists kept outside the function; "
+            "create the lists inside the function"
+        )
+    if not value or len(value) != len(failing):
+        return None
+    if all(_swapped(s) for s in value):
+        return ("swapped",), (
+            "weights and biases swapped: the pair returned is (all_dl_dbiases, all_dl_dweights); return "
+            "(all_dl_dweights, all_dl_dbiases)"
+        )
+    if all(_reversed(s) for s in value):
+        return ("reversed",), (
+            "the lists are in reverse order (layer K first): built by appending from the output down and "
+            "never reversed, or reversed once too often; entry k must be layer k's gradient"
+        )
+    index = {id(s): i for i, s in enumerate(seen)}
+    if all(_stale(s, seen[: index[id(s)]]) for s in value):
+        return ("stale",), (
+            "returns an earlier call's answer for a network with other values: the function keeps state "
+            "between calls (a cache keyed by shapes or depth?); compute from the arguments every time"
+        )
+    if all(_accumulates(s, seen[: index[id(s)]]) for s in value):
+        return ("accumulates",), (
+            "each answer is the right gradient plus the earlier calls' gradients: sums kept between calls "
+            "(module-level or function-attribute buffers never zeroed); start from zeros on every call"
+        )
+    names = [_truncated(s) for s in value]
+    if all(names):
+        return ("dtype",), (
+            f"returned {names[0]} arrays where the parameters are {_dtype(value[0]).name}: the gradient was "
+            "truncated to integers (astype(int), or buffers made with dtype=int); return float arrays "
+            "(np.zeros_like(w))"
+        )
+    return None
+
+
+# ----------------------------------------------------------------------------- tensor fits
+
+
+def _case_fits(seen: Seen):
+    """The fits (code, text, param, support) common to every failing tensor of the first wrong layer (same
+    code, same parameter), the number of independent entries there, and that layer."""
+    ctx, rows = seen.ctx, seen.comparison.rows
+    layer = max(row.layer for row in rows if not row.ok)
+    indep = int(np.count_nonzero(ctx.expected[1][layer]))
+    common = None
+    for row in (r for r in rows if not r.ok and r.layer == layer):
+        p = _PARTS.index(row.kind)
+        raw = seen.result[p][layer]
+        expected = ctx.expected[p][layer]
+        fits = []
+        told = diagnose_tensor(raw, layer, row.kind, ctx)
+        if told.code in _FIXED_TENSOR_CODES:
+            fits.append((told.code, told.text, None, 1))
+        actual, _ = as_gradient_array(raw)
+        if actual is not None and actual.shape == expected.shape and actual.dtype.kind in "fiu":
+            actual = actual.astype(expected.dtype)
+            for code, text, candidate in tensor_candidates(layer, row.kind, ctx):
+                if close(actual, candidate, ctx) and not close(candidate, expected, ctx):
+                    fits.append((code, text, None, 1))
+            params = ctx.weights if p == 0 else ctx.biases
+            theta = params[layer] if params is not None else np.zeros_like(expected)
+            fits += [(f.code, f.text, f.param, f.support) for f in parametric_fits(actual, expected, theta,
+                                                                                    indep, ctx)]
+        if common is None:
+            common = fits
+        else:
+            common = [f for f in common if _has(fits, f[0], f[2])]
+    return common or [], indep, layer
+
+
+def _has(fits, code, param):
+    return next((f for f in fits if f[0] == code and _same_param(f[2], param)), None)
+
+
+def _same_param(a, b) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return bool(np.isclose(a, b, rtol=PARAM_RTOL, atol=0.0))
+
+
+def _network(seen: Seen) -> bytes:
+    return b"".join(np.ascontiguousarray(a).tobytes() for part in seen.expected for a in part)
+
+
+def _param_text(code: str, param: float, columns: int, loss: str) -> str:
+    if code == "scaled":
+        return f"every failing gradient is scaled by a constant c = {_describe_c(param, columns)}"
+    if code == "sign":
+        return "sign flipped (the right gradient times -1: e.g. y - output instead of output - y)"
+    if code == "weight_decay":
+        return (f"a weight-decay (L2) term added: the gradient plus lambda * theta with lambda = {param:.6g}; "
+                "the gradient of the loss has no such term")  # fmt: skip
+    if code == "update_returned":
+        return (f"a parameter update returned instead of the gradient (theta - lr * g, or the step -lr * g, "
+                f"with lr = {param:.6g}); return dL/dtheta itself")  # fmt: skip
+    return (f"gradients clipped to [-{param:.6g}, {param:.6g}] where the right values are larger; "
+            "return the gradient unclipped")  # fmt: skip
+
+
+def _convention(value: list, c: float, loss: str):
+    every = all(_near(r, c * e, _dtype(s)) for s in value for p in (0, 1)
+                for r, e in zip(s.result[p], s.expected[p], strict=True))  # fmt: skip
+    if every and loss == "least_squares" and np.isclose(c, 2, rtol=PARAM_RTOL):
+        return ("loss_convention",), ("this is the gradient of sum((out - y)^2), the published notebook's "
+                                      "loss; grade with --loss sum_of_squares")  # fmt: skip
+    if every and loss == "sum_of_squares" and np.isclose(c, 0.5, rtol=PARAM_RTOL):
+        return ("loss_convention",), ("this is the gradient of 0.5 sum((out - y)^2); grade with --loss "
+                                      "least_squares")  # fmt: skip
+    return None
+
+
+def _value_story(value: list, loss: str):
+    per_case = [(_case_fits(s)[0], s) for s in value]
+    fixed, parametric = [], []
+    for code, text, param, _ in per_case[0][0]:
+        matched = [(_has(fits, code, param), s) for fits, s in per_case]
+        if not all(m for m, _ in matched):
+            continue
+        support = {}
+        for m, s in matched:
+            net = _network(s)
+            support[net] = max(support.get(net, 0), m[3])
+        total = sum(support.values())
+        if param is None:
+            fixed.append((total, code, text))
+        elif total >= MIN_SUPPORT:
+            parametric.append((total, code, param))
+    if fixed:
+        fixed.sort(key=lambda t: -t[0])
+        texts = list(dict.fromkeys(t for _, _, t in fixed))
+        return tuple(dict.fromkeys(c for _, c, _ in fixed)), " or ".join(texts)
+    if parametric:
+        parametric.sort(key=lambda t: -t[0])
+        best = [t for t in parametric if t[0] == parametric[0][0]]
+        total, code, param = best[0]
+        if code in ("scaled",):
+            found = _convention(value, param, loss)
+            if found:
+                return found
+        columns = value[0].expected[1][0].shape[1] if value[0].ctx is None else value[0].ctx.deltas[-1].shape[1]
+        texts = [_param_text(c, q, columns, loss) for _, c, q in best]
+        return tuple(dict.fromkeys(c for _, c, _ in best)), " or ".join(dict.fromkeys(texts))
+    return None
+
+
+# ----------------------------------------------------------------------------------- fallback
+
+
+def _worst(seen: Seen, layer: int) -> str:
+    worst = None
+    for p, kind in enumerate(_PARTS):
+        actual, _ = as_gradient_array(seen.result[p][layer])
+        right = seen.expected[p][layer]
+        if actual is None or actual.shape != right.shape:
+            continue
+        err = np.abs(actual - right)
+        i = np.unravel_index(int(np.argmax(err)), err.shape)
+        if worst is None or err[i] > worst[0]:
+            name = f"{'Omega' if kind == 'weights' else 'beta'}_{layer}[{', '.join(map(str, i))}]"
+            worst = (err[i], f"{name}: yours {actual[i]:.6g}, right {right[i]:.6g}")
+    return "" if worst is None else f"; the worst entry is {worst[1]}"
+
+
+def _where(seen: Seen, layer: int) -> str:
+    rows = seen.comparison.rows
+    below_ok = all(r.ok for r in rows if r.layer < layer)
+    bias_ok = all(r.ok for r in rows if r.layer == layer and r.kind == "biases")
+    if below_ok:
+        return (f"only this layer's gradient is wrong (the layers below are right, so delta is right): look at "
+                f"how Omega_{layer} and beta_{layer} are formed from delta_{layer}")  # fmt: skip
+    if bias_ok:
+        return (f"delta is right at layer {layer} (beta_{layer} is right): look at the h_{layer} side of "
+                f"delta_{layer} h_{layer}^T")  # fmt: skip
+    top = " or at dL/d(output)" if layer == len(seen.expected[0]) - 1 else ""
+    return (f"delta is wrong from layer {layer} down (it propagates): look at the step from layer "
+            f"{layer + 1} to {layer} (mask, transpose){top}")  # fmt: skip
+
+
+def _fallback(value: list, loss: str) -> tuple:
+    fits = [(_case_fits(s), s) for s in value]
+    best_fits, best = max(fits, key=lambda t: (t[0][1], -len(t[1].comparison.rows)))
+    _, indep, layer = best_fits
+    seen_any = any(f for (f, _, _), _ in fits)
+    wrong = sum(int(np.size(best.expected[p][layer])) for p in (0, 1)
+                for r in best.comparison.rows if r.layer == layer and r.kind == _PARTS[p] and not r.ok)  # fmt: skip
+    if seen_any:
+        few = "only one entry is nonzero" if indep <= 1 else f"only {indep} entries are nonzero"
+        thin = all(f[1] <= 1 for f, _ in fits)
+        why = f"{few} on these networks, so its cause cannot be told here" if thin else (
+            "no single pattern fits every failing case")
+        return ("not_sure",), (
+            f"not sure: wrong values at layer {layer} ({wrong} entries); {why}; see case '{best.name}'"
+            f"{_worst(best, layer)}"
+        )
+    return ("unknown",), (
+        f"no known bug pattern fits; first wrong layer {layer} in case '{best.name}'{_worst(best, layer)}; "
+        f"{_where(best, layer)}"
+    )
+
+
+def tell(seen: list, loss: str) -> Story | None:
+    """The story of a graded function from its calls in order (``Seen``), or None when nothing failed."""
+    failing = [s for s in seen if s.error_kind in ("exception", "structure")
+               or (s.comparison is not None and not s.comparison.ok)]  # fmt: skip
+    if not failing:
+        return None
+    found = _function_level(seen, failing)
+    value = [s for s in failing if s.comparison is not None and s.ctx is not None]
+    if found is None and value:
+        found = _value_story(value, loss) or _fallback(value, loss)
+    if found is None:
+        return None
+    codes, text = found
+    explained = failing if codes[0] not in ("not_sure", "unknown") else []
+    return Story(codes, text, tuple(s.name for s in explained))
+
+
+def attach(results: tuple, story: Story | None) -> tuple:
+    """The case results with the story's words on every case it explains (first wrong layer's tensors)."""
+    if story is None or not story.cases:
+        return results
+    out = []
+    for case in results:
+        if case.name not in story.cases:
+            out.append(case)
+            continue
+        first = case.first_wrong_layer
+        told = tuple(Diagnosis(d.layer, d.kind, story.code, story.text) if d.layer == first else d
+                     for d in case.diagnoses if d.code != "stale")  # fmt: skip
+        if not any(d.layer == first for d in told):
+            told = (Diagnosis(-1 if first is None else first, "function", story.code, story.text),) + told
+        out.append(dataclasses.replace(case, diagnoses=told))
+    return tuple(out)
