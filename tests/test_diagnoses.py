@@ -2,9 +2,9 @@
 grader catches every wrong one, at the right first wrong layer, names its pattern and claims no other;
 every right one passes every case with batch 1 and batch 4.
 
-"Claims" are the diagnosis codes of a function: today, the union over its failing cases of the codes at
-each case's first wrong layer (the README: read from the top layer down). Codes that claim no cause
-(``NEUTRAL``) are never a wrong claim.
+"Claims" are the diagnosis codes of a function: its story's (``BackwardReport.story``, the one explanation
+over all failing cases), plus the codes at the first wrong layer of any failing case the story leaves out.
+Codes that claim no cause (``NEUTRAL``) are never a wrong claim.
 """
 
 from __future__ import annotations
@@ -32,12 +32,15 @@ def _case(report, name):
 
 
 def claimed_codes(report) -> set:
-    """The function-level diagnosis codes (to be replaced by the one-story API when it exists)."""
-    codes = set()
+    """The function's diagnosis codes: its story's, plus those at the first wrong layer of any failing case
+    the story does not explain (no story: every failing case's)."""
+    story = report.story
+    codes = set(story.codes) if story is not None else set()
     for case in report.cases:
-        if case.ok:
+        if case.ok or (story is not None and case.name in story.cases):
             continue
-        codes |= {d.code for d in case.diagnoses if d.layer == case.first_wrong_layer or d.code == "stale"}
+        codes |= {d.code for d in case.diagnoses
+                  if d.layer == case.first_wrong_layer or d.code == "stale" or d.kind == "function"}  # fmt: skip
     return codes
 
 
@@ -46,65 +49,8 @@ def wrong_claims(function) -> set:
     return claimed_codes(_report(function)) - {meta.code, *meta.also} - NEUTRAL
 
 
-# Expectations that today's diagnose.py does not meet (measured; see tests/zoo/DIAGNOSES.md). Phase 2
-# removes every entry: the issue is done when this dict is empty.
-TODAY = {
-    "delta_is_the_output": {"named", "no_other"},
-    "loss_derivative_without_y": {"named", "no_other"},
-    "delta_is_the_output_batched": {"named", "no_other"},
-    "clip_to_one": {"named", "no_other"},
-    "clip_to_five_in_the_loop": {"named", "no_other"},
-    "clip_with_min_max": {"named", "no_other"},
-    "l2_on_weights": {"named"},
-    "l2_on_everything": {"named"},
-    "l2_derivative_two_lambda": {"named"},
-    "returns_new_parameters": {"named"},
-    "returns_the_step": {"named"},
-    "sgd_step_in_the_loop": {"named"},
-    "tanh_derivative_on_relu": {"named"},
-    "sigmoid_derivative_on_relu": {"named", "no_other"},
-    "sigmoid_of_f_derivative_on_relu": {"named"},
-    "sigmoid_derivative_on_tanh": {"named"},
-    "sign_step": {"named"},
-    "heaviside_half": {"named"},
-    "half_at_zero_by_hand": {"named"},
-    "mask_from_omega_h": {"named", "no_other"},
-    "recomputed_preactivation": {"named", "no_other"},
-    "mask_without_bias_batched": {"named", "no_other"},
-    "mask_of_h_in_weight_gradient": {"named", "no_other"},
-    "relu_derivative_as_weight_input": {"named", "no_other"},
-    "tanh_derivative_in_weight_gradient": {"named"},
-    "tanh_derivative_twice": {"named"},
-    "sigmoid_derivative_twice": {"named"},
-    "leaky_slope_twice": {"named"},
-    "rounded_to_int": {"named", "no_other"},
-    "integer_buffers": {"named", "no_other"},
-    "cached_on_the_function": {"no_other"},
-    "running_sums": {"named"},
-    "global_gradient_buffers": {"named"},
-    "default_lists_insert": {"named"},
-    "default_lists_append": {"named"},
-    "per_example_overwrites": {"named", "no_other"},
-    "zeros_inside_the_loop": {"named", "no_other"},
-    "per_example_helper": {"named", "no_other"},
-    "biases_first": {"named", "no_other"},
-    "swapped_through_a_dict": {"named", "no_other"},
-    "appended_not_reversed": {"named", "no_other"},
-    "reversed_twice": {"named", "no_other"},
-    "mask_of_this_layer": {"no_other"},
-    "einsum_without_transpose": {"no_other"},
-    "mask_from_h_of_the_layer_above": {"no_other"},
-}
-
-
 def _params(check):
-    out = []
-    for fn in students.WRONG:
-        marks = ()
-        if check in TODAY.get(fn.__name__, ()):
-            marks = pytest.mark.xfail(strict=True, reason=f"issue 9: {check} not met today")
-        out.append(pytest.param(fn, id=fn.__name__, marks=marks))
-    return out
+    return [pytest.param(fn, id=fn.__name__) for fn in students.WRONG]
 
 
 @pytest.mark.parametrize("function", _params("caught"))

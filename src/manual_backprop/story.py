@@ -48,15 +48,16 @@ class Story:
     """The function's diagnosis: ``codes`` (one, or two equally good readings), a sentence, the cases."""
 
     codes: tuple
-    text: str
+    text: str  # as it reads on the first failing case
     cases: tuple
+    texts: tuple = ()  # (case name, text) where the words name each case's own layers
 
     @property
     def code(self) -> str:
         return self.codes[0]
 
     def to_dict(self) -> dict:
-        return {"codes": list(self.codes), "text": self.text, "cases": list(self.cases)}
+        return {"codes": list(self.codes), "text": self.text, "cases": list(self.cases)}  # texts: in cases
 
 
 def _tol(dtype):
@@ -138,14 +139,13 @@ def _accumulates(seen: Seen, earlier) -> bool:
 
 def _truncated(seen: Seen) -> str | None:
     """The dtype name where the result holds integer arrays within 1 of the right values."""
-    kinds = {np.asarray(a).dtype for part in seen.result for a in part}
-    ints = [t for t in kinds if t.kind in "iu"]
+    arrays = [[as_gradient_array(a)[0] for a in part] for part in seen.result]
+    ints = [a.dtype for part in arrays for a in part if a is not None and a.dtype.kind in "iu"]
     if not ints:
         return None
-    for p in (0, 1):
-        for a, right in zip(seen.result[p], seen.expected[p], strict=True):
-            a = np.asarray(a)
-            if a.shape != right.shape or np.any(np.abs(a - right) >= 1):
+    for part, rights in zip(arrays, seen.expected, strict=True):
+        for a, right in zip(part, rights, strict=True):
+            if a is None or a.shape != right.shape or np.any(np.abs(a - right) >= 1):
                 return None
     return ints[0].name
 
@@ -274,7 +274,7 @@ def _convention(value: list, c: float, loss: str):
 def _value_story(value: list, loss: str):
     per_case = [(_case_fits(s)[0], s) for s in value]
     fixed, parametric = [], []
-    for code, text, param, _ in per_case[0][0]:
+    for code, _, param, _ in per_case[0][0]:
         matched = [(_has(fits, code, param), s) for fits, s in per_case]
         if not all(m for m, _ in matched):
             continue
@@ -284,13 +284,15 @@ def _value_story(value: list, loss: str):
             support[net] = max(support.get(net, 0), m[3])
         total = sum(support.values())
         if param is None:
-            fixed.append((total, code, text))
+            fixed.append((total, code))
         elif total >= MIN_SUPPORT:
             parametric.append((total, code, param))
     if fixed:
-        fixed.sort(key=lambda t: -t[0])
-        texts = list(dict.fromkeys(t for _, _, t in fixed))
-        return tuple(dict.fromkeys(c for _, c, _ in fixed)), " or ".join(texts)
+        codes = tuple(dict.fromkeys(c for _, c in sorted(fixed, key=lambda t: -t[0])))
+        # the words name this case's layers: each case gets its own text
+        per = {s.name: " or ".join(dict.fromkeys(f[1] for c in codes for f in fits if f[0] == c))
+               for fits, s in per_case}  # fmt: skip
+        return codes, per[value[0].name], per
     if parametric:
         parametric.sort(key=lambda t: -t[0])
         best = [t for t in parametric if t[0] == parametric[0][0]]
@@ -372,9 +374,9 @@ def tell(seen: list, loss: str) -> Story | None:
         found = _value_story(value, loss) or _fallback(value, loss)
     if found is None:
         return None
-    codes, text = found
+    codes, text, per = found if len(found) == 3 else (*found, {})
     explained = failing if codes[0] not in ("not_sure", "unknown") else []
-    return Story(codes, text, tuple(s.name for s in explained))
+    return Story(codes, text, tuple(s.name for s in explained), tuple(per.items()))
 
 
 def attach(results: tuple, story: Story | None) -> tuple:
@@ -387,9 +389,10 @@ def attach(results: tuple, story: Story | None) -> tuple:
             out.append(case)
             continue
         first = case.first_wrong_layer
-        told = tuple(Diagnosis(d.layer, d.kind, story.code, story.text) if d.layer == first else d
+        text = dict(story.texts).get(case.name, story.text)
+        told = tuple(Diagnosis(d.layer, d.kind, story.code, text) if d.layer == first else d
                      for d in case.diagnoses if d.code != "stale")  # fmt: skip
         if not any(d.layer == first for d in told):
-            told = (Diagnosis(-1 if first is None else first, "function", story.code, story.text),) + told
+            told = (Diagnosis(-1 if first is None else first, "function", story.code, text),) + told
         out.append(dataclasses.replace(case, diagnoses=told))
     return tuple(out)
