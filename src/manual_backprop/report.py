@@ -275,7 +275,9 @@ class BackwardReport:
         lines = [""]
         if self.story is not None:
             told = len(self.story.cases)
-            where = f" ({told} of {len(failing)} failing cases)" if told else ""
+            where = f" (fits {told} of {len(failing)} failing cases)" if told else ""
+            if told == len(failing):
+                where = f" (fits all {told} failing cases)"
             lines.append(f"diagnosis{where}: {self.story.text}")
         lines.append(f"first failing case: {first.name}")
         if first.error:
