@@ -20,8 +20,9 @@ from .patterns import close, parametric_fits, tensor_candidates
 from .tolerances import MIN_SUPPORT, PARAM_RTOL, tolerance_for
 from .validate import as_gradient_array
 
-# Tensor-level diagnoses that are themselves a fixed pattern (no parameter), usable as a story.
-_FIXED_TENSOR_CODES = {"transposed", "bias_not_summed", "other_layer", "missing", "nan", "dtype", "precision"}
+# Tensor-level diagnoses that are observations or parametric (weighed here with their evidence), not a
+# fixed pattern: every other tensor-level code is a fixed fit.
+_NOT_FIXED = {"unknown", "not_sure", "scaled", "sign", "zeros", "shape", "type", "stale"}
 _PARTS = ("weights", "biases")
 
 
@@ -211,7 +212,7 @@ def _case_fits(seen: Seen):
         expected = ctx.expected[p][layer]
         fits = []
         told = diagnose_tensor(raw, layer, row.kind, ctx)
-        if told.code in _FIXED_TENSOR_CODES:
+        if told.code not in _NOT_FIXED:
             fits.append((told.code, told.text, None, 1))
         actual, _ = as_gradient_array(raw)
         if actual is not None and actual.shape == expected.shape and actual.dtype.kind in "fiu":
@@ -290,7 +291,7 @@ def _value_story(value: list, loss: str):
     if fixed:
         codes = tuple(dict.fromkeys(c for _, c in sorted(fixed, key=lambda t: -t[0])))
         # the words name this case's layers: each case gets its own text
-        per = {s.name: " or ".join(dict.fromkeys(f[1] for c in codes for f in fits if f[0] == c))
+        per = {s.name: " or ".join(dict.fromkeys(next(f[1] for f in fits if f[0] == c) for c in codes))
                for fits, s in per_case}  # fmt: skip
         return codes, per[value[0].name], per
     if parametric:
@@ -312,7 +313,10 @@ def _value_story(value: list, loss: str):
 
 def _worst(seen: Seen, layer: int) -> str:
     worst = None
+    failing = {r.kind for r in seen.comparison.rows if r.layer == layer and not r.ok}
     for p, kind in enumerate(_PARTS):
+        if kind not in failing:
+            continue
         actual, _ = as_gradient_array(seen.result[p][layer])
         right = seen.expected[p][layer]
         if actual is None or actual.shape != right.shape:
