@@ -211,9 +211,6 @@ def _case_fits(seen: Seen):
         raw = seen.result[p][layer]
         expected = ctx.expected[p][layer]
         fits = []
-        told = diagnose_tensor(raw, layer, row.kind, ctx)
-        if told.code not in _NOT_FIXED:
-            fits.append((told.code, told.text, None, 1))
         actual, _ = as_gradient_array(raw)
         if actual is not None and actual.shape == expected.shape and actual.dtype.kind in "fiu":
             actual = actual.astype(expected.dtype)
@@ -224,6 +221,9 @@ def _case_fits(seen: Seen):
             theta = params[layer] if params is not None else np.zeros_like(expected)
             fits += [(f.code, f.text, f.param, f.support) for f in parametric_fits(actual, expected, theta,
                                                                                     indep, ctx)]
+        told = diagnose_tensor(raw, layer, row.kind, ctx)
+        if told.code not in _NOT_FIXED and not _has(fits, told.code, None):
+            fits.append((told.code, told.text, None, 1))
         if common is None:
             common = fits
         else:
