@@ -31,6 +31,7 @@ from .losses import loss_gradient
 from .tolerances import (
     DTYPE_EPS_FACTOR,
     FACTOR_RTOL,
+    MIN_SUPPORT,
     TINY_SCALE,
     UNIT_FACTOR_EPS,
     agree,
@@ -228,11 +229,21 @@ def _finite_diagnosis(actual, expected):
     return None
 
 
-def _value_diagnosis(actual, expected, ctx: Context, columns: int):
-    """(code, text) for an array of the right shape: a multiple or the transpose of the right one."""
+def _value_diagnosis(actual, expected, ctx: Context, columns: int, layer: int):
+    """(code, text) for an array of the right shape: a multiple or the transpose of the right one.
+
+    A multiple is claimed only where delta_layer has several nonzero entries: with one, Omega_layer =
+    delta h^T carries a single number, and any change to it looks like a constant factor ("not_sure")."""
     e_norm = float(np.vdot(expected, expected))
     if e_norm > 0:
         c = float(np.vdot(actual, expected)) / e_norm
+        if _close(actual, c * expected, ctx) and abs(c - 1) > ctx.rtol and (
+            np.count_nonzero(ctx.expected[1][layer]) < MIN_SUPPORT
+        ):
+            return "not_sure", (
+                f"wrong values in {int(np.count_nonzero(actual != expected))} of {actual.size} entries; only "
+                f"one entry of delta_{layer} is nonzero on this network, so its cause cannot be told here"
+            )
         if _close(actual, c * expected, ctx):
             if np.isclose(c, -1, rtol=FACTOR_RTOL):
                 return (
@@ -345,7 +356,7 @@ def diagnose_tensor(actual, layer: int, kind: str, ctx: Context) -> Diagnosis:
         _finite_diagnosis(actual, expected)
         or _precision_diagnosis(actual, expected, returned, ctx)
         or _structural(actual, layer, kind, ctx)
-        or _value_diagnosis(actual, expected, ctx, columns)
+        or _value_diagnosis(actual, expected, ctx, columns, layer)
         or _other_layer(actual, layer, kind, ctx)
     )
     if found:

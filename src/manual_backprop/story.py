@@ -333,7 +333,7 @@ def _where(seen: Seen, layer: int) -> str:
     rows = seen.comparison.rows
     below_ok = all(r.ok for r in rows if r.layer < layer)
     bias_ok = all(r.ok for r in rows if r.layer == layer and r.kind == "biases")
-    if below_ok:
+    if layer > 0 and below_ok:
         return (f"only this layer's gradient is wrong (the layers below are right, so delta is right): look at "
                 f"how Omega_{layer} and beta_{layer} are formed from delta_{layer}")  # fmt: skip
     if bias_ok:
@@ -346,18 +346,24 @@ def _where(seen: Seen, layer: int) -> str:
 
 def _fallback(value: list, loss: str) -> tuple:
     fits = [(_case_fits(s), s) for s in value]
-    best_fits, best = max(fits, key=lambda t: (t[0][1], -len(t[1].comparison.rows)))
-    _, indep, layer = best_fits
     seen_any = any(f for (f, _, _), _ in fits)
-    wrong = sum(int(np.size(best.expected[p][layer])) for p in (0, 1)
-                for r in best.comparison.rows if r.layer == layer and r.kind == _PARTS[p] and not r.ok)  # fmt: skip
+    # "not sure" points at the case with the most evidence; "no pattern" at the first failing case
+    best_fits, best = max(fits, key=lambda t: t[0][1]) if seen_any else fits[0]
+    _, indep, layer = best_fits
+    total = sum(int(np.size(best.expected[p][layer])) for p in (0, 1))
+    wrong = 0
+    for p in (0, 1):
+        actual, right = as_gradient_array(best.result[p][layer])[0], best.expected[p][layer]
+        same = actual is not None and actual.shape == right.shape
+        wrong += int(np.count_nonzero(actual != right)) if same else right.size
     if seen_any:
         few = "only one entry is nonzero" if indep <= 1 else f"only {indep} entries are nonzero"
         thin = all(f[1] <= 1 for f, _ in fits)
         why = f"{few} on these networks, so its cause cannot be told here" if thin else (
             "no single pattern fits every failing case")
         return ("not_sure",), (
-            f"not sure: wrong values at layer {layer} ({wrong} entries); {why}; see case '{best.name}'"
+            f"not sure: wrong values in {wrong} of the {total} entries of layer {layer}; {why}; see case "
+            f"'{best.name}'"
             f"{_worst(best, layer)}"
         )
     return ("unknown",), (
