@@ -41,8 +41,8 @@ def claimed_codes(report) -> set:
     for case in report.cases:
         if case.ok or (story is not None and case.name in story.cases):
             continue
-        codes |= {d.code for d in case.diagnoses
-                  if d.layer == case.first_wrong_layer or d.code == "stale" or d.kind == "function"}  # fmt: skip
+        codes |= {d.code for d in case.diagnoses if d.code == "stale" or d.kind == "function"}
+        codes |= {d.code for d in case.diagnoses if d.layer == case.first_wrong_layer}
     return codes
 
 
@@ -143,7 +143,9 @@ def test_no_pattern_says_where_to_look_in_this_layers_gradient():
 def test_no_pattern_says_where_to_look_when_delta_is_wrong():
     story = check_backward(constant_added_to_delta).story
     assert story.codes == ("unknown",)
-    assert "delta is wrong from layer 4 down (it propagates): look at the step from layer 5 to 4" in story.text
+    assert "delta is wrong from layer 4 down (it propagates): look at the step from layer 5 to 4" in (
+        story.text
+    )
 
 
 def test_twice_the_gradient_everywhere_is_the_other_loss_convention():
@@ -153,7 +155,8 @@ def test_twice_the_gradient_everywhere_is_the_other_loss_convention():
     assert report.story.text == text and "scaled" not in str(report)
     # one story: Omega_5 and beta_5 say the same thing, on every case, and the summary says it once
     for case in report.cases:
-        assert case.first_layer_diagnoses() == [("Omega_5, beta_5", text)] or case.sizes != (1, 6, 6, 6, 6, 6, 1)
+        if case.name.startswith("notebook"):
+            assert case.first_layer_diagnoses() == [("Omega_5, beta_5", text)]
     lines = report.summary_lines()
     assert lines[1] == f"diagnosis (fits all 11 failing cases): {text}"
     assert report.to_dict()["diagnosis"]["codes"] == ["loss_convention"]
@@ -163,4 +166,6 @@ def test_a_story_names_each_cases_own_layers():
     report = _report(students.forgot_the_mask)
     assert report.story.codes == ("mask_missing",)
     k1 = _case(report, "K=1")
-    assert k1.summary == "Omega_0, beta_0: activation mask missing (delta from layer 1 not multiplied by a'(f_0))"
+    assert k1.summary == (
+        "Omega_0, beta_0: activation mask missing (delta from layer 1 not multiplied by a'(f_0))"
+    )

@@ -24,15 +24,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .activations import other_side_at_kink
 from .backprop import backward
 from .compare import compare_gradients
 from .losses import loss_gradient
+from .patterns import attempt, close, describe_c, step_candidates
 from .tolerances import (
     DTYPE_EPS_FACTOR,
     FACTOR_RTOL,
     MIN_SUPPORT,
-    TINY_SCALE,
     UNIT_FACTOR_EPS,
     agree,
     gradient_scale,
@@ -123,11 +122,7 @@ def case_context(weights, forward_pass, act, loss: str, target, expected, dtype,
                         top_candidates=wrong_losses, biases=biases)  # fmt: skip
 
 
-def _close(actual, candidate, ctx: Context) -> bool:
-    if candidate is None or np.shape(candidate) != np.shape(actual):
-        return False
-    scale = max(float(np.max(np.abs(candidate), initial=0.0)), TINY_SCALE)
-    return bool(np.all(agree(actual, candidate, rtol=ctx.rtol, atol=ctx.atol, scale=scale)))
+_close = close
 
 
 def _telling(actual, candidate, layer: int, kind: str, ctx: Context) -> bool:
@@ -166,61 +161,6 @@ def _precision_diagnosis(actual, expected, returned, ctx: Context):
     return None
 
 
-def _try(build):
-    """A candidate array, or None where that bug cannot happen for these shapes."""
-    try:
-        with np.errstate(all="ignore"):
-            return build()
-    except (ValueError, IndexError):
-        return None
-
-
-def _describe_c(c: float, columns: int) -> str:
-    for name, value in (("2", 2.0), ("1/2", 0.5), ("-2", -2.0), ("-1/2", -0.5)):
-        if np.isclose(c, value, rtol=FACTOR_RTOL):
-            return name
-    if columns > 1 and np.isclose(c, 1 / columns, rtol=FACTOR_RTOL):
-        return f"1/N = 1/{columns} (averaged over the batch instead of summed?)"
-    return f"{c:.6g}"
-
-
-def _step_candidates(layer: int, ctx: Context):
-    """(code, text, delta) for the classic bugs in the backward step from layer+1 down to ``layer``."""
-    if layer + 1 >= len(ctx.weights):
-        return list(ctx.top_candidates)
-    W, d = ctx.weights[layer + 1], ctx.deltas[layer + 1]
-    f = ctx.all_f
-    back = W.T @ d
-    out = [("mask_missing",
-            f"activation mask missing (delta from layer {layer + 1} not multiplied by a'(f_{layer}))", back)]
-    for other in (layer + 1, layer - 1, layer + 2):
-        if 0 <= other < len(f):
-            out.append(("mask_wrong_layer",
-                        "activation mask taken from the wrong layer "
-                        f"(a'(f_{other}) instead of a'(f_{layer}))",
-                        _try(lambda o=other: back * ctx.derivative(f[o]))))
-    out.append(("h_instead_of_mask",
-                f"delta multiplied by the activations h_{layer + 1} instead of the mask a'(f_{layer})",
-                _try(lambda: back * ctx.all_h[layer + 1])))
-    out.append(("wrong_derivative",
-                f"activation derivative of ReLU (f_{layer} > 0) used where the network's activation is "
-                "another",
-                _try(lambda: back * (f[layer] > 0))))
-    on_kink = f[layer] == 0
-    sides = other_side_at_kink(ctx.derivative) if on_kink.any() else None
-    if sides is not None:
-        # a'(0) on the other side: the mask (f >= 0) where ReLU'(0) = 0 asks for (f > 0), or the reverse.
-        at_zero, other = sides
-        out.append(("kink_convention",
-                    f"derivative at the kink: a'(0) taken as {other:g} where f_{layer} = 0 exactly; the "
-                    f"convention (jax.nn's) is a'(0) = {at_zero:g} (for ReLU: mask f > 0, not f >= 0)",
-                    _try(lambda: back * np.where(on_kink, other, ctx.derivative(f[layer])))))
-    out.append(("missing_transpose",
-                f"missing transpose: delta propagated with Omega_{layer + 1} instead of Omega_{layer + 1}^T",
-                _try(lambda: (W @ d) * ctx.derivative(f[layer]))))
-    return out  # fmt: skip
-
-
 def _finite_diagnosis(actual, expected):
     if not np.all(np.isfinite(actual)):
         return "nan", "NaN or inf in the gradient"
@@ -250,7 +190,7 @@ def _value_diagnosis(actual, expected, ctx: Context, columns: int, layer: int):
                     "sign",
                     "sign flipped (the right gradient times -1: e.g. y - output instead of output - y)",
                 )
-            described = _describe_c(c, columns)
+            described = describe_c(c, columns)
             telling = described != f"{c:.6g}"  # 2, 1/2, 1/N: factors that name a bug
             # A single number is a multiple of any other: there, name only the telling factors.
             # c within rounding of 1 is no scaling: the tensor is right to that precision
@@ -286,8 +226,8 @@ def _structural(actual, layer, kind, ctx: Context):
     form = (lambda d: d @ h[layer].T) if kind == "weights" else (lambda d: d.sum(axis=1, keepdims=True))
     matches = [
         (code, text)
-        for code, text, delta in _step_candidates(layer, ctx)
-        if delta is not None and _telling(actual, _try(lambda d=delta: form(d)), layer, kind, ctx)
+        for code, text, delta in step_candidates(layer, ctx)
+        if delta is not None and _telling(actual, attempt(lambda d=delta: form(d)), layer, kind, ctx)
     ]
     if matches:
         codes = list(dict.fromkeys(code for code, _ in matches))
@@ -296,9 +236,9 @@ def _structural(actual, layer, kind, ctx: Context):
     if kind == "weights":
         d = ctx.deltas[layer]
         for j in (layer + 1, layer - 1):
-            if 0 <= j < len(h) and _telling(actual, _try(lambda j=j: d @ h[j].T), layer, kind, ctx):
+            if 0 <= j < len(h) and _telling(actual, attempt(lambda j=j: d @ h[j].T), layer, kind, ctx):
                 return "wrong_activations", f"weight gradient built from h_{j} instead of h_{layer}"
-        if layer > 0 and _telling(actual, _try(lambda: d @ ctx.all_f[layer - 1].T), layer, kind, ctx):
+        if layer > 0 and _telling(actual, attempt(lambda: d @ ctx.all_f[layer - 1].T), layer, kind, ctx):
             return "wrong_activations", (
                 f"weight gradient built from the pre-activations f_{layer - 1} "
                 f"instead of the activations h_{layer}"

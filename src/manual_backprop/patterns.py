@@ -39,7 +39,8 @@ def close(actual, candidate, ctx) -> bool:
     return bool(np.all(agree(actual, candidate, rtol=ctx.rtol, atol=ctx.atol, scale=scale)))
 
 
-def _try(build):
+def attempt(build):
+    """A candidate array, or None where that bug cannot happen for these shapes."""
     try:
         with np.errstate(all="ignore"):
             return build()
@@ -67,10 +68,11 @@ def step_candidates(layer: int, ctx):
     for other in (layer + 1, layer - 1, layer + 2):
         if 0 <= other < len(f):
             out.append(("mask_wrong_layer", "activation mask taken from the wrong layer "
-                        f"(a'(f_{other}) instead of a'(f_{layer}))", _try(lambda o=other: back * a_prime(f[o]))))
+                        f"(a'(f_{other}) instead of a'(f_{layer}))",
+                        attempt(lambda o=other: back * a_prime(f[o]))))
     out.append(("h_instead_of_mask",
                 f"delta multiplied by the activations h_{layer + 1} instead of the mask a'(f_{layer})",
-                _try(lambda: back * up)))
+                attempt(lambda: back * up)))
     for name, derivative in (
         ("ReLU's (f > 0)", lambda: fk > 0),
         ("tanh's 1 - h^2", lambda: 1 - up**2),
@@ -78,7 +80,7 @@ def step_candidates(layer: int, ctx):
         ("the sigmoid's s(f) (1 - s(f))", lambda: _sigmoid(fk) * (1 - _sigmoid(fk))),
     ):
         out.append(("wrong_derivative", f"the derivative of another activation: {name} used where the "
-                    "network's activation is another", _try(lambda dv=derivative: back * dv())))
+                    "network's activation is another", attempt(lambda dv=derivative: back * dv())))
     on_kink = fk == 0
     sides = other_side_at_kink(a_prime) if on_kink.any() else None
     if sides is not None:
@@ -86,23 +88,23 @@ def step_candidates(layer: int, ctx):
         out.append(("kink_convention",
                     f"derivative at the kink: a'(0) taken as {other:g} where f_{layer} = 0 exactly; the "
                     f"convention (jax.nn's) is a'(0) = {at_zero:g} (for ReLU: mask f > 0, not f >= 0)",
-                    _try(lambda: back * np.where(on_kink, other, a_prime(fk)))))
+                    attempt(lambda: back * np.where(on_kink, other, a_prime(fk)))))
     if on_kink.any():
         out.append(("kink_half", f"derivative at the kink taken as a'(0) = 0.5 where f_{layer} = 0 exactly "
                     "(np.sign-style or heaviside(f, 0.5) step); the convention is ReLU'(0) = 0: use f > 0",
-                    _try(lambda: back * np.where(on_kink, 0.5, a_prime(fk)))))
-    out.append(("mask_without_bias", f"activation mask computed from Omega_{layer} h_{layer} without beta_{layer} "
-                f"(the pre-activation without its bias); use all_f[{layer}]",
-                _try(lambda: back * a_prime(ctx.weights[layer] @ h[layer]))))
+                    attempt(lambda: back * np.where(on_kink, 0.5, a_prime(fk)))))
+    out.append(("mask_without_bias", f"activation mask computed from Omega_{layer} h_{layer} without "
+                f"beta_{layer} (the pre-activation without its bias); use all_f[{layer}]",
+                attempt(lambda: back * a_prime(ctx.weights[layer] @ h[layer]))))
     out.append(("mask_twice", f"activation derivative a'(f_{layer}) applied twice",
-                _try(lambda: back * a_prime(fk) ** 2)))
+                attempt(lambda: back * a_prime(fk) ** 2)))
     out.append(("missing_transpose",
                 f"missing transpose: delta propagated with Omega_{layer + 1} instead of Omega_{layer + 1}^T",
-                _try(lambda: (W @ d) * a_prime(fk))))
+                attempt(lambda: (W @ d) * a_prime(fk))))
     out.append(("missing_transpose",
                 f"missing transpose: delta propagated with Omega_{layer + 1} instead of Omega_{layer + 1}^T "
                 "(an einsum that broadcast where it should have failed)",
-                _try(lambda: np.einsum("ij,jn->in", W, d) * a_prime(fk))))
+                attempt(lambda: np.einsum("ij,jn->in", W, d) * a_prime(fk))))
     return out  # fmt: skip
 
 
@@ -114,27 +116,27 @@ def tensor_candidates(layer: int, kind: str, ctx):
         form = lambda delta: delta @ h[layer].T  # noqa: E731
     else:
         form = lambda delta: delta.sum(axis=1, keepdims=True)  # noqa: E731
-    out = [(code, text, _try(lambda x=delta: form(x))) for code, text, delta in step_candidates(layer, ctx)
+    out = [(code, text, attempt(lambda x=delta: form(x))) for code, text, delta in step_candidates(layer, ctx)
            if delta is not None]  # fmt: skip
     if kind == "weights":
         for j in (layer + 1, layer - 1):
             if 0 <= j < len(h):
                 out.append(("wrong_activations", f"weight gradient built from h_{j} instead of h_{layer}",
-                            _try(lambda j=j: d @ h[j].T)))
+                            attempt(lambda j=j: d @ h[j].T)))
         if layer > 0:
             f_below = ctx.all_f[layer - 1]
             out.append(("wrong_activations", f"weight gradient built from the pre-activations f_{layer - 1} "
-                        f"instead of the activations h_{layer}", _try(lambda: d @ f_below.T)))
+                        f"instead of the activations h_{layer}", attempt(lambda: d @ f_below.T)))
             text = (f"activation mask applied to the weight gradient (delta_{layer} @ mask^T) instead of "
                     f"to delta: Omega_{layer}'s gradient is delta_{layer} h_{layer}^T")
             for mask in (lambda: ctx.derivative(f_below), lambda: h[layer] > 0,
                          lambda: h[layer] * ctx.derivative(f_below)):
-                out.append(("mask_on_weight_gradient", text, _try(lambda m=mask: d @ m().T)))
+                out.append(("mask_on_weight_gradient", text, attempt(lambda m=mask: d @ m().T)))
     if d.shape[1] > 1:
         n = d.shape[1] - 1
         last = (lambda: d[:, [n]] @ h[layer][:, [n]].T) if kind == "weights" else (lambda: d[:, [n]])
         out.append(("last_example_only", "the gradient of the last example only: a loop over the examples "
-                    "overwrites (= or zeros inside the loop) instead of adding", _try(last)))
+                    "overwrites (= or zeros inside the loop) instead of adding", attempt(last)))
     return out  # fmt: skip
 
 
@@ -174,3 +176,29 @@ def parametric_fits(actual, expected, theta, indep: int, ctx) -> list:
     if bound > 0 and clipped.any() and close(actual, np.clip(expected, -bound, bound), ctx):
         out.append(Fit("clipped", "", bound, int(np.count_nonzero(clipped)) + 1))
     return out
+
+
+def param_text(code: str, param: float, columns: int, loss: str) -> str:
+    """The words for a parametric story (``code`` with its parameter)."""
+    if code == "scaled":
+        return f"every failing gradient is scaled by a constant c = {describe_c(param, columns)}"
+    if code == "sign":
+        return "sign flipped (the right gradient times -1: e.g. y - output instead of output - y)"
+    if code == "weight_decay":
+        return (f"a weight-decay (L2) term added: the gradient plus lambda * theta with lambda = "
+                f"{param:.6g}; the gradient of the loss has no such term")  # fmt: skip
+    if code == "update_returned":
+        return (f"a parameter update returned instead of the gradient (theta - lr * g, or the step -lr * g, "
+                f"with lr = {param:.6g}); return dL/dtheta itself")  # fmt: skip
+    return (f"gradients clipped to [-{param:.6g}, {param:.6g}] where the right values are larger; "
+            "return the gradient unclipped")  # fmt: skip
+
+
+def describe_c(c: float, columns: int) -> str:
+    """A factor in words: 2, 1/2, -2, -1/2, 1/N (named for the bug it suggests), else its digits."""
+    for name, value in (("2", 2.0), ("1/2", 0.5), ("-2", -2.0), ("-1/2", -0.5)):
+        if np.isclose(c, value, rtol=FACTOR_RTOL):
+            return name
+    if columns > 1 and np.isclose(c, 1 / columns, rtol=FACTOR_RTOL):
+        return f"1/N = 1/{columns} (averaged over the batch instead of summed?)"
+    return f"{c:.6g}"

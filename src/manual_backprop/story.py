@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .diagnose import Diagnosis, _describe_c, diagnose_tensor
-from .patterns import close, parametric_fits, tensor_candidates
+from .diagnose import Diagnosis, diagnose_tensor
+from .patterns import close, param_text, parametric_fits, tensor_candidates
 from .tolerances import MIN_SUPPORT, PARAM_RTOL, tolerance_for
 from .validate import as_gradient_array
 
@@ -91,7 +91,10 @@ def _dtype(seen: Seen):
 
 def _mutable_default(seen: Seen) -> bool:
     n = len(seen.expected[0])
-    return seen.error_kind == "structure" and _pair_lists(seen.result) and all(len(p) > n for p in seen.result)
+    return (
+        seen.error_kind == "structure" and _pair_lists(seen.result)
+        and all(len(p) > n for p in seen.result)
+    )
 
 
 def _swapped(seen: Seen) -> bool:
@@ -119,6 +122,13 @@ def _stale(seen: Seen, earlier) -> bool:
     )
 
 
+def _alike(old, new, p: int, k: int, whole: bool) -> bool:
+    """The same network shapes (``whole``), or a tensor k of the same shape."""
+    if whole:
+        return _shapes(old) == _shapes(new)
+    return k < len(old[p]) and old[p][k].shape == new[p][k].shape
+
+
 def _accumulates(seen: Seen, earlier) -> bool:
     """The result is the right gradient plus the earlier right ones: of the same network shapes, or of each
     tensor's (layer, shape)."""
@@ -127,9 +137,7 @@ def _accumulates(seen: Seen, earlier) -> bool:
         ok, added = True, False
         for p in (0, 1):
             for k, right in enumerate(e[p]):
-                past = [old.expected[p][k] for old in earlier
-                        if (_shapes(old.expected) == _shapes(e) if whole else
-                            k < len(old.expected[p]) and old.expected[p][k].shape == right.shape)]  # fmt: skip
+                past = [old.expected[p][k] for old in earlier if _alike(old.expected, e, p, k, whole)]
                 total = sum(past, np.zeros_like(right))
                 added = added or bool(np.any(total))
                 ok = ok and _near(r[p][k], right + total, _dtype(seen))
@@ -154,7 +162,6 @@ def _truncated(seen: Seen) -> str | None:
 def _function_level(seen: list, failing: list):
     """(codes, text) of a function-level story fitting every failing case, or None."""
     value = [s for s in failing if s.comparison is not None]
-    n = len(seen[0].expected[0]) if seen else 0
     lengths = [len(s.result[0]) for s in failing if _mutable_default(s)]
     if failing and len(lengths) == len(failing) and lengths == sorted(set(lengths)):
         shown = ", ".join(map(str, lengths[:4])) + (", ..." if len(lengths) > 4 else "")
@@ -245,21 +252,6 @@ def _network(seen: Seen) -> bytes:
     return b"".join(np.ascontiguousarray(a).tobytes() for part in seen.expected for a in part)
 
 
-def _param_text(code: str, param: float, columns: int, loss: str) -> str:
-    if code == "scaled":
-        return f"every failing gradient is scaled by a constant c = {_describe_c(param, columns)}"
-    if code == "sign":
-        return "sign flipped (the right gradient times -1: e.g. y - output instead of output - y)"
-    if code == "weight_decay":
-        return (f"a weight-decay (L2) term added: the gradient plus lambda * theta with lambda = {param:.6g}; "
-                "the gradient of the loss has no such term")  # fmt: skip
-    if code == "update_returned":
-        return (f"a parameter update returned instead of the gradient (theta - lr * g, or the step -lr * g, "
-                f"with lr = {param:.6g}); return dL/dtheta itself")  # fmt: skip
-    return (f"gradients clipped to [-{param:.6g}, {param:.6g}] where the right values are larger; "
-            "return the gradient unclipped")  # fmt: skip
-
-
 def _convention(value: list, c: float, loss: str):
     every = all(_near(r, c * e, _dtype(s)) for s in value for p in (0, 1)
                 for r, e in zip(s.result[p], s.expected[p], strict=True))  # fmt: skip
@@ -302,8 +294,8 @@ def _value_story(value: list, loss: str):
             found = _convention(value, param, loss)
             if found:
                 return found
-        columns = value[0].expected[1][0].shape[1] if value[0].ctx is None else value[0].ctx.deltas[-1].shape[1]
-        texts = [_param_text(c, q, columns, loss) for _, c, q in best]
+        columns = value[0].ctx.deltas[-1].shape[1]
+        texts = [param_text(c, q, columns, loss) for _, c, q in best]
         return tuple(dict.fromkeys(c for _, c, _ in best)), " or ".join(dict.fromkeys(texts))
     return None
 
@@ -334,8 +326,8 @@ def _where(seen: Seen, layer: int) -> str:
     below_ok = all(r.ok for r in rows if r.layer < layer)
     bias_ok = all(r.ok for r in rows if r.layer == layer and r.kind == "biases")
     if layer > 0 and below_ok:
-        return (f"only this layer's gradient is wrong (the layers below are right, so delta is right): look at "
-                f"how Omega_{layer} and beta_{layer} are formed from delta_{layer}")  # fmt: skip
+        return (f"only this layer's gradient is wrong (the layers below are right, so delta is right): look "
+                f"at how Omega_{layer} and beta_{layer} are formed from delta_{layer}")  # fmt: skip
     if bias_ok:
         return (f"delta is right at layer {layer} (beta_{layer} is right): look at the h_{layer} side of "
                 f"delta_{layer} h_{layer}^T")  # fmt: skip
