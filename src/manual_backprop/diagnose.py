@@ -7,11 +7,15 @@ highest failing layer is where the bug is; the layers below inherit it):
 - shape: transposed, bias not summed over the batch, a tensor of another layer, or just the wrong shape;
 - precision: right to the precision of a lower dtype than the parameters' (returned float32 for float64),
   or right up to a relative error just above the tolerance (no bug pattern can be told apart there);
-- values: NaN or inf, all zeros, sign flipped, scaled by a constant c, transposed (square matrices whose
-  transpose differs), equal to another layer's gradient;
-- the backward step from layer k+1 to k: activation mask missing, mask from the wrong layer, activations
-  h used instead of the mask, Omega instead of Omega^T (missing transpose); the weight gradient built
+- values: NaN or inf, all zeros, sign flipped, scaled by a constant c (claimed only where delta_k has
+  several nonzero entries: else "not sure"), transposed (square matrices whose transpose differs), equal
+  to another layer's gradient;
+- the backward step from layer k+1 to k, with the candidates of ``patterns.py``: activation mask missing,
+  from the wrong layer, without the bias, applied twice, another activation's derivative, h instead of the
+  mask, Omega instead of Omega^T; at the top, dL/d(output) without the target; the weight gradient built
   from the wrong layer's activations (or the pre-activations f instead of h).
+
+The function-level story over all cases (``story.py``) is built on top of these tensor diagnoses.
 
 Matching uses the "diagnosis" tolerance (``tolerances.py``): bug patterns differ by O(1). A case's
 diagnosis also says when the function keeps state between calls (it returns an earlier case's gradient) or

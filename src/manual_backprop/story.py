@@ -53,12 +53,8 @@ class Story:
     cases: tuple
     texts: tuple = ()  # (case name, text) where the words name each case's own layers
 
-    @property
-    def code(self) -> str:
-        return self.codes[0]
-
     def to_dict(self) -> dict:
-        return {"codes": list(self.codes), "text": self.text, "cases": list(self.cases)}  # texts: in cases
+        return {"codes": list(self.codes), "text": self.text, "cases": list(self.cases)}
 
 
 def _tol(dtype):
@@ -289,6 +285,8 @@ def _value_story(value: list, loss: str):
     if parametric:
         parametric.sort(key=lambda t: -t[0])
         best = [t for t in parametric if t[0] == parametric[0][0]]
+        if {"scaled", "update_returned"} <= {c for _, c, _ in best}:  # -lr * g: the step, not a stray factor
+            best = [t for t in best if t[1] != "scaled"]
         total, code, param = best[0]
         if code in ("scaled",):
             found = _convention(value, param, loss)
@@ -392,9 +390,9 @@ def attach(results: tuple, story: Story | None) -> tuple:
             continue
         first = case.first_wrong_layer
         text = dict(story.texts).get(case.name, story.text)
-        told = tuple(Diagnosis(d.layer, d.kind, story.code, text) if d.layer == first else d
+        told = tuple(Diagnosis(d.layer, d.kind, story.codes[0], text) if d.layer == first else d
                      for d in case.diagnoses if d.code != "stale")  # fmt: skip
         if not any(d.layer == first for d in told):
-            told = (Diagnosis(-1 if first is None else first, "function", story.code, text),) + told
+            told = (Diagnosis(-1 if first is None else first, "function", story.codes[0], text),) + told
         out.append(dataclasses.replace(case, diagnoses=told))
     return tuple(out)
