@@ -169,3 +169,16 @@ def test_a_story_names_each_cases_own_layers():
     assert k1.summary == (
         "Omega_0, beta_0: activation mask missing (delta from layer 1 not multiplied by a'(f_0))"
     )
+
+
+@pytest.mark.parametrize(
+    "function",
+    [students.l2_on_everything, students.returns_new_parameters, students.clip_to_one,
+     students.derivative_of_the_square],  # fmt: skip
+    ids=lambda f: f.__name__,
+)
+def test_parametric_stories_hold_in_float32(function):
+    # float32 reads lambda or lr to fewer digits, and the bug can be within rounding on some networks
+    students.reset_state()
+    report = check_backward(function, dtype=np.float32)
+    assert report.story.codes == (function.meta.code,), report.story.text

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .activations import other_side_at_kink
-from .tolerances import FACTOR_RTOL, PARAM_RTOL, TINY_SCALE, agree
+from .tolerances import FACTOR_RTOL, TINY_SCALE, agree
 
 
 @dataclass(frozen=True)
@@ -140,37 +140,28 @@ def tensor_candidates(layer: int, kind: str, ctx):
     return out  # fmt: skip
 
 
-def _constant(values) -> float | None:
-    if values.size == 0 or not np.all(np.isfinite(values)):
-        return None
-    first = float(values[0])
-    return first if np.allclose(values, first, rtol=PARAM_RTOL, atol=0.0) else None
-
-
 def parametric_fits(actual, expected, theta, indep: int, ctx) -> list:
     """Scaled by c, weight decay lambda, an update with rate lr, clipped at c: the ones that match."""
     out = []
     e_norm = float(np.vdot(expected, expected))
     if e_norm > 0:
         c = float(np.vdot(actual, expected)) / e_norm
-        if close(actual, c * expected, ctx) and not np.isclose(c, 1, rtol=FACTOR_RTOL):
+        if close(actual, c * expected, ctx) and not close(actual, expected, ctx):
             code = "sign" if np.isclose(c, -1, rtol=FACTOR_RTOL) else "scaled"
             out.append(Fit(code, "", c, indep))
-    on = theta != 0
-    with np.errstate(all="ignore"):
-        lam = _constant((actual - expected)[on] / theta[on])
-    if lam is not None and lam != 0 and close(actual, expected + lam * theta, ctx):
-        out.append(Fit("weight_decay", "", lam, int(np.count_nonzero(on))))
     nonzero = expected != 0
-    with np.errstate(all="ignore"):
-        step = _constant(-actual[nonzero] / expected[nonzero])
-    if step is not None and step > 0 and not np.isclose(step, 1, rtol=FACTOR_RTOL):
-        if close(actual, -step * expected, ctx):
-            out.append(Fit("update_returned", "", step, indep))  # the step -lr g alone (-g is "sign")
-    with np.errstate(all="ignore"):
-        lr = _constant((theta - actual)[nonzero] / expected[nonzero])
-    if lr is not None and lr > 0 and close(actual, theta - lr * expected, ctx):
-        out.append(Fit("update_returned", "", lr, int(np.count_nonzero(nonzero))))
+    t_norm = float(np.vdot(theta, theta))
+    if t_norm > 0:  # least squares for lambda, then every entry must agree
+        lam = float(np.vdot(actual - expected, theta)) / t_norm
+        if lam != 0 and close(actual, expected + lam * theta, ctx) and not close(actual, expected, ctx):
+            out.append(Fit("weight_decay", "", lam, int(np.count_nonzero(theta))))
+    if e_norm > 0:
+        lr = float(np.vdot(theta - actual, expected)) / e_norm
+        if lr > 0 and np.any(theta) and close(actual, theta - lr * expected, ctx):
+            out.append(Fit("update_returned", "", lr, int(np.count_nonzero(nonzero))))
+        step = -float(np.vdot(actual, expected)) / e_norm  # the step -lr g alone (-g is "sign")
+        if step > 0 and not np.isclose(step, 1, rtol=FACTOR_RTOL) and close(actual, -step * expected, ctx):
+            out.append(Fit("update_returned", "", step, indep))
     bound = float(np.max(np.abs(actual), initial=0.0))
     clipped = np.abs(expected) > bound * (1 + ctx.rtol)
     if bound > 0 and clipped.any() and close(actual, np.clip(expected, -bound, bound), ctx):

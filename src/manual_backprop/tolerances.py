@@ -233,10 +233,15 @@ TINY_SCALE = 1e-300
 # column that is not a distribution.
 TARGET_SUM_ATOL = 1e-6
 
-# A bug pattern's parameter (c, lambda, lr, a clip bound) read off different entries, tensors or networks
-# must agree to this relative tolerance: the values are recomputed from the same arrays, so only rounding
-# separates them, while coincidences differ at the first digits.
+# A bug pattern's parameter (c, lambda, lr, a clip bound) read off different tensors or networks must agree
+# to this relative tolerance: only rounding separates the readings, while coincidences differ at the first
+# digits. A reading by cancellation (actual - right, for lambda) keeps about half the digits, hence
+# sqrt(eps) where that is looser (float32: 3e-4).
 PARAM_RTOL = 1e-6
+
+
+def param_rtol(dtype) -> float:
+    return max(PARAM_RTOL, float(np.sqrt(np.finfo(dtype).eps)))
 
 # Independent entries that must agree before a parametric pattern (one number read off the data) is claimed:
 # one entry fixes the parameter, so a claim needs one more; a fixed pattern (no parameter) needs one.
