@@ -368,14 +368,14 @@ def tell(seen: list, loss: str) -> Story | None:
                or (s.comparison is not None and not s.comparison.ok)]  # fmt: skip
     if not failing:
         return None
-    found = _function_level(seen, failing)
+    found, explained = _function_level(seen, failing), failing
     value = [s for s in failing if s.comparison is not None and s.ctx is not None]
-    if found is None and value:
-        found = _value_story(value, loss) or _fallback(value, loss)
+    if found is None and value:  # cases that raised keep their own message
+        found, explained = _value_story(value, loss) or _fallback(value, loss), value
     if found is None:
         return None
     codes, text, per = found if len(found) == 3 else (*found, {})
-    explained = failing if codes[0] not in ("not_sure", "unknown") else []
+    explained = explained if codes[0] not in ("not_sure", "unknown") else []
     return Story(codes, text, tuple(s.name for s in explained), tuple(per.items()))
 
 
