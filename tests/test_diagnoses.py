@@ -182,3 +182,13 @@ def test_parametric_stories_hold_in_float32(function):
     students.reset_state()
     report = check_backward(function, dtype=np.float32)
     assert report.story.codes == (function.meta.code,), report.story.text
+
+
+def test_half_the_gradient_under_sum_of_squares_is_the_other_convention():
+    # the 1/2 convention's right gradient, graded as sum((out - y)^2)
+    def half_convention(all_weights, all_biases, all_f, all_h, y):
+        return students._plain(all_weights, all_f, all_h, y)
+
+    story = check_backward(half_convention, loss="sum_of_squares").story
+    assert story.codes == ("loss_convention",)
+    assert story.text == "this is the gradient of 0.5 sum((out - y)^2); grade with --loss least_squares"

@@ -156,7 +156,7 @@ BAD_INPUTS = {
         lambda a: None,
         {"loss": "mse"},
         ValueError,
-        r"'mse'.*least_squares, binary_cross_entropy, softmax_cross_entropy",
+        r"'mse'.*least_squares, sum_of_squares, binary_cross_entropy, softmax_cross_entropy",
     ),
     "bce_target_above_1": (
         _set("y", None, np.full((2, N), 1.5)),

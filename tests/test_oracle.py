@@ -83,18 +83,65 @@ def test_float32_is_computed_in_float32(rng):
     assert jax_network_output(net_input, weights, biases).dtype == np.float32
 
 
-def test_repeated_calls_do_not_retrace(rng):
-    weights, biases, net_input, y = _problem(rng, sizes=(2, 7, 3), batch=3)
+@pytest.mark.parametrize(
+    ("sizes", "program"),
+    [((2, 7, 3), "_jit_padded_grad"), ((2, 65, 3), "_jit_grad")],
+    ids=["small: the shared padded program", "wide: its own program"],
+)
+def test_repeated_calls_do_not_retrace(rng, sizes, program):
+    compiled_function = getattr(jn, program)
+    # Batch sizes no other test uses: the programs' caches are shared by the whole test session.
+    weights, biases, net_input, y = _problem(rng, sizes=sizes, batch=29)
     jax_gradients(weights, biases, net_input, y, activation="softplus")
-    compiled = jn._jit_grad._cache_size()
+    compiled = compiled_function._cache_size()
     for _ in range(3):
-        w, b, x, t = _problem(rng, sizes=(2, 7, 3), batch=3)
+        w, b, x, t = _problem(rng, sizes=sizes, batch=29)
         jax_gradients(w, b, x, t, activation="softplus")
-    assert jn._jit_grad._cache_size() == compiled
-    # the counter does count: a new shape compiles once more
-    w, b, x, t = _problem(rng, sizes=(2, 7, 3), batch=5)
+    assert compiled_function._cache_size() == compiled
+    # the counter does count: a new batch size compiles once more
+    w, b, x, t = _problem(rng, sizes=sizes, batch=31)
     jax_gradients(w, b, x, t, activation="softplus")
-    assert jn._jit_grad._cache_size() == compiled + 1
+    assert compiled_function._cache_size() == compiled + 1
+
+
+def test_small_networks_of_many_shapes_share_one_program(rng):
+    before = jn._jit_padded_grad._cache_size()
+    for sizes in [(1, 6, 6, 6, 6, 6, 1), (3, 2), (4, 7, 3), (2, 3, 5, 4, 6, 3, 5, 2, 4, 3)]:
+        weights, biases, net_input, y = _problem(rng, sizes=sizes, batch=2)
+        jax_gradients(weights, biases, net_input, y, activation="tanh", loss="sum_of_squares")
+    assert jn._jit_padded_grad._cache_size() <= before + 1
+
+
+@pytest.mark.parametrize(
+    ("activation", "loss"),
+    [(a, "least_squares") for a in oracle.ACTIVATIONS] + [("tanh", loss) for loss in oracle.LOSSES[1:]],
+)
+def test_the_padded_program_is_the_networks_own(rng, activation, loss):
+    for sizes in [(1, 6, 6, 6, 6, 6, 1), (2, 5, 9, 4)]:
+        weights, biases, net_input, y = _problem(rng, sizes=sizes, batch=3)
+        if loss == "binary_cross_entropy":
+            y = (y > 0).astype(float)
+        elif loss == "softmax_cross_entropy":
+            y = rng.integers(0, sizes[-1], 3)
+        w, b, x, t, dtype = jn._prepare(weights, biases, net_input, y, loss)
+        assert jn._use_padded(w, dtype)
+        with jn._x64(True):
+            padded = jn._padded_gradients(w, b, x, t, dtype, activation, loss)
+            own = jn._jit_grad((w, b), x, t, activation=activation, loss=loss)
+        own = [np.asarray(g) for g in own[0]], [np.asarray(g) for g in own[1]]
+        scale = max(np.abs(g).max() for g in own[0] + own[1])
+        for p, o in zip(padded[0] + padded[1], own[0] + own[1], strict=True):
+            assert p.shape == o.shape and p.dtype == o.dtype
+            # the same sums, perhaps in another order: a few ulps of the largest entry (measured 1.3e-14)
+            np.testing.assert_allclose(p, o, rtol=0, atol=1e-13 * scale)
+
+
+def test_float32_and_eager_calls_take_the_networks_own_program(rng):
+    weights, biases, _, _ = _problem(rng)
+    assert jn._use_padded(weights, np.dtype(np.float64))
+    assert not jn._use_padded(weights, np.dtype(np.float32))
+    with jax.disable_jit():
+        assert not jn._use_padded(weights, np.dtype(np.float64))
 
 
 def test_the_oracle_borrows_no_manual_code():

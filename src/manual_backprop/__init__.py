@@ -53,10 +53,29 @@ __all__ += [
     "three_way_check",
 ]
 
+from .ggn import manual_ggn_vp  # noqa: E402
+from .hvp import manual_hvp  # noqa: E402
+from .input_gradient import manual_input_gradient  # noqa: E402
+from .jvp import manual_jvp, manual_loss_jvp  # noqa: E402
+from .per_example import manual_per_example_gradients  # noqa: E402
+
+__all__ += [
+    "manual_ggn_vp",
+    "manual_hvp",
+    "manual_input_gradient",
+    "manual_jvp",
+    "manual_loss_jvp",
+    "manual_per_example_gradients",
+]
+
+from .derivative_check import DERIVATIVES, DerivativeReport, check_derivative  # noqa: E402
+
+__all__ += ["DERIVATIVES", "DerivativeReport", "check_derivative"]
+
 
 def __getattr__(name: str) -> str:
-    if name == "__version__":  # computed on first access (see _version.py)
-        from ._version import version
+    if name == "__version__":  # read from the installed metadata (pyproject's version) on first access only
+        from importlib.metadata import version
 
-        return version()
+        return version("manual-backprop")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -26,6 +26,7 @@ class Activation(NamedTuple):
     kinked: bool  # piecewise linear with a kink at 0: finite differences may cross it
     slope: object  # what the backward pass multiplies delta by: a'(f), or an array that acts the same
     is_on: object = None  # kinked only: the on/off state of each unit that a'(f) follows (None: smooth)
+    curvature: object = None  # a''(f), elementwise: what the Hessian-vector product (hvp.py) needs
 
 
 def relu(f):
@@ -68,14 +69,33 @@ def softplus(f):
     return np.logaddexp(f, 0)
 
 
+def zero_curvature(f):
+    # Piecewise linear: a''(f) = 0 everywhere but at the kink, where it does not exist (jax.nn's custom
+    # derivatives give 0 there too).
+    return np.zeros_like(f)
+
+
+def tanh_curvature(f):
+    # d/df (1 - tanh^2 f) = -2 tanh(f) (1 - tanh^2 f)
+    t = np.tanh(f)
+    return -2 * t * (1 - t * t)
+
+
+def sigmoid_curvature(f):
+    # d/df s (1 - s) = s (1 - s) (1 - 2 s), and 1 - 2 s = -tanh(f / 2): no cancellation in either tail.
+    return -sigmoid_derivative(f) * np.tanh(f / 2)
+
+
 ACTIVATIONS = {
     # relu is on for f > 0 (a'(0) = 0); leaky_relu for f >= 0 (a'(0) = 1): the sides jax.nn picks at 0.
-    "relu": Activation("relu", relu, relu_derivative, True, relu_slope, relu_slope),
+    "relu": Activation("relu", relu, relu_derivative, True, relu_slope, relu_slope, zero_curvature),
     "leaky_relu": Activation("leaky_relu", leaky_relu, leaky_relu_derivative, True, leaky_relu_derivative,
-                             lambda f: f >= 0),
-    "tanh": Activation("tanh", np.tanh, tanh_derivative, False, tanh_derivative),
-    "sigmoid": Activation("sigmoid", sigmoid, sigmoid_derivative, False, sigmoid_derivative),
-    "softplus": Activation("softplus", softplus, sigmoid, False, sigmoid),
+                             lambda f: f >= 0, zero_curvature),
+    "tanh": Activation("tanh", np.tanh, tanh_derivative, False, tanh_derivative, None, tanh_curvature),
+    "sigmoid": Activation("sigmoid", sigmoid, sigmoid_derivative, False, sigmoid_derivative, None,
+                          sigmoid_curvature),
+    # softplus' is the sigmoid, so softplus'' is the sigmoid's derivative
+    "softplus": Activation("softplus", softplus, sigmoid, False, sigmoid, None, sigmoid_derivative),
 }
 
 

@@ -51,7 +51,7 @@ KINK_SIZES = (3, 5, 4, 3)
 
 
 def _target(loss: str, rng, rows: int, columns: int, dtype, least_squares=None):
-    if loss == "least_squares":
+    if loss in ("least_squares", "sum_of_squares"):
         return (2 * rng.standard_normal((rows, columns)) if least_squares is None else least_squares).astype(
             dtype
         )

@@ -35,6 +35,16 @@ class UsageError(Exception):
     """A mistake in the command line or in the function to grade: one line on stderr, exit 2."""
 
 
+class _Version(argparse.Action):
+    """``--version``: the installed metadata is read only when asked (its import costs startup time)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from importlib.metadata import version
+
+        print(f"{parser.prog} {version('manual-backprop')}")
+        parser.exit()
+
+
 def _positive_int(minimum, maximum=None):
     def parse(text):
         try:
@@ -62,6 +72,7 @@ def _positive_float(text):
 
 def build_parser() -> argparse.ArgumentParser:
     from .activations import ACTIVATIONS
+    from .derivative_check import DERIVATIVES
     from .three_way import FD_MODES
     from .validate import LOSSES
 
@@ -72,9 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    from ._version import version
-
-    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="show the version and exit")
     commands = parser.add_subparsers(dest="command", metavar="check")
     check = commands.add_parser(
         "check",
@@ -98,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--loss", choices=LOSSES, default="least_squares")
     check.add_argument("--seed", type=_positive_int(0, 2**32 - 1), default=0, help="the notebook's seed (0)")
     check.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    check.add_argument("--derivative", choices=("gradient", *DERIVATIVES), default="gradient",
+                       help="which derivative to check three ways (gradient; see 'Beyond the gradient')")
     check.add_argument("--fd", choices=FD_MODES, help="finite-difference witness (central)")
     check.add_argument(
         "--step",
@@ -147,7 +158,7 @@ def _network(args):
     rng = np.random.default_rng(args.seed)
     x = np.full((args.input_dim, args.batch), 1.2)
     x[:, 1:] += rng.standard_normal((args.input_dim, args.batch - 1))
-    if args.loss == "least_squares":
+    if args.loss in ("least_squares", "sum_of_squares"):
         y = np.full((args.output_dim, args.batch), 20.0)
     elif args.loss == "binary_cross_entropy":
         y = rng.uniform(size=(args.output_dim, args.batch))
@@ -226,6 +237,8 @@ def _run_three_way(args, out) -> int:
 
     _fill_defaults(args)
     weights, biases, x, y = _network(args)
+    if args.derivative != "gradient":
+        return _run_derivative(args, weights, biases, x, y, out)
     report = three_way_check(
         weights,
         biases,
@@ -250,11 +263,27 @@ def _run_three_way(args, out) -> int:
     return 0 if report.ok else 1
 
 
+def _run_derivative(args, weights, biases, x, y, out) -> int:
+    from .three_way import three_way_check
+
+    if args.fd != "central" or args.step is not None or args.verbose:
+        raise UsageError(f"--fd, --step and --verbose apply to the gradient; --derivative {args.derivative} "
+                         "uses central differences with the kink rule")
+    report = three_way_check(weights, biases, x, y, activation=args.activation, loss=args.loss,
+                             derivative=args.derivative, rng=args.seed)
+    if args.json:
+        print(json.dumps({"command": "check", "report": report.to_dict(), "ok": report.ok}), file=out)
+    else:
+        print(report, file=out)
+    return 0 if report.ok else 1
+
+
 def _run_backward(args, out) -> int:
     from .grading import check_backward
 
     shaping = ("depth", "width", "input_dim", "output_dim", "fd", "step")
     given = [f"--{name.replace('_', '-')}" for name in shaping if getattr(args, name) is not None]
+    given += ["--derivative"] if args.derivative != "gradient" else []
     if given:
         raise UsageError(f"{' '.join(given)}: not used with --backward, which grades on a fixed battery of "
                          "networks (--activation, --loss, --batch, --dtype and --seed shape it)")

@@ -1,6 +1,8 @@
 """Losses of the network output z = f_K (D_o, N) against targets, summed over the batch, and dL/dz.
 
-- ``least_squares``: L = 0.5 * sum((z - y)^2), dL/dz = z - y (the notebook's).
+- ``least_squares``: L = 0.5 * sum((z - y)^2), dL/dz = z - y (the solved notebook's; the default).
+- ``sum_of_squares``: L = sum((z - y)^2), dL/dz = 2 (z - y) (the published notebook's, without the 1/2):
+  every term, the loss and every gradient exactly twice least_squares' (a factor 2 adds no rounding).
 - ``binary_cross_entropy`` on logits: each output an independent Bernoulli with P(y=1) = sigmoid(z);
   L = sum(softplus(z) - y z), dL/dz = sigmoid(z) - y.
 - ``softmax_cross_entropy`` on logits: each column a categorical distribution softmax(z);
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .activations import sigmoid
+from .activations import sigmoid, sigmoid_derivative
 from .validate import as_real_array, check_loss_name, check_target
 
 
@@ -33,6 +35,10 @@ def loss_terms(loss: str, z: np.ndarray, target: np.ndarray, out=None) -> np.nda
         terms **= 2
         terms *= 0.5  # 0.5 * (z - target) ** 2, the same roundings
         return terms
+    if loss == "sum_of_squares":
+        terms = np.subtract(z, target, out=out)
+        terms **= 2
+        return terms
     if loss == "binary_cross_entropy":
         return np.logaddexp(z, 0) - target * z
     # softmax_cross_entropy: y . (logsumexp(z) - z), which is the column's loss since y sums to 1.
@@ -43,6 +49,10 @@ def loss_gradient(loss: str, z: np.ndarray, target: np.ndarray, out=None) -> np.
     """dL/dz, of the shape of ``z``, written into ``out`` when given (``out`` may be ``z`` itself)."""
     if loss == "least_squares":
         return np.subtract(z, target, out=out)
+    if loss == "sum_of_squares":
+        gradient = np.subtract(z, target, out=out)
+        gradient *= 2  # 2 (z - y): exactly twice least_squares' z - y
+        return gradient
     if loss == "binary_cross_entropy":
         return np.subtract(sigmoid(z), target, out=out)
     exp = np.exp(z - z.max(axis=0, keepdims=True))
@@ -74,3 +84,26 @@ def d_loss_d_output(net_output, y, *, loss: str = "least_squares") -> np.ndarray
     """dL/d(net_output), shape (D_o, N); for least squares the notebook's ``net_output - y``."""
     loss, z, target = _checked(net_output, y, loss)
     return loss_gradient(loss, z, target)
+
+
+def loss_hessian_vector(loss: str, z: np.ndarray, target: np.ndarray, dz: np.ndarray) -> np.ndarray:
+    """H_L dz: the Hessian of the loss with respect to the output z (D_o, N), times ``dz`` (D_o, N).
+
+    The loss is a sum over the columns, so H_L is block diagonal, one (D_o, D_o) block per example:
+
+    - ``least_squares``: H_L = I, so H_L dz = dz.
+    - ``sum_of_squares`` (L = sum((z - y)^2)): H_L = 2 I.
+    - ``binary_cross_entropy``: diagonal, sigmoid'(z) = s (1 - s): H_L dz = s (1 - s) * dz.
+    - ``softmax_cross_entropy``: per column diag(p) - p p^T with p = softmax(z): p * dz - p (p . dz).
+
+    None depends on the target (``target`` is taken for a uniform signature). Returns a new (D_o, N) array.
+    """
+    if loss == "least_squares":
+        return dz.copy()
+    if loss == "sum_of_squares":
+        return 2 * dz
+    if loss == "binary_cross_entropy":
+        return sigmoid_derivative(z) * dz
+    exp = np.exp(z - z.max(axis=0, keepdims=True))
+    p = exp / exp.sum(axis=0, keepdims=True)
+    return p * (dz - (p * dz).sum(axis=0, keepdims=True))

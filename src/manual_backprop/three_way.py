@@ -12,6 +12,7 @@ import numpy as np
 from .activations import get_activation
 from .backprop import backward, forward
 from .compare import Comparison, compare_gradients, compare_pairs
+from .derivative_check import DerivativeReport, check_derivative
 from .directional import _directional
 from .directions import as_float64, check_count, loss_line, relative_step
 from .finite_diff import FdWitness, check_method_and_step, fd_cost, fd_witness
@@ -62,13 +63,27 @@ def three_way_check(
     directions: int = 3,
     rng=0,
     fd_budget: float = FD_BUDGET,
-) -> ThreeWayReport:
+    derivative: str = "gradient",
+    vector=None,
+) -> ThreeWayReport | DerivativeReport:
     """Manual vs JAX, manual vs finite differences, JAX vs finite differences, per layer and tensor.
 
     ``fd``: "central", "forward", "backward" (a difference per parameter; kinks handled as in
     ``report.CONVENTIONS``), "directional" or "taylor" (O(1) forward passes: see ``directional.py``). A full
     finite-difference check whose cost exceeds ``fd_budget`` multiply-adds switches to directional.
+
+    ``derivative``: "gradient" (this check), or one of ``derivative_check.DERIVATIVES`` ("jvp", "hvp",
+    "ggn", "per_example", "input"): the same three witnesses for that derivative (central differences with
+    the kink rule; ``vector`` the tangent or v, random from ``rng`` when None), as a ``DerivativeReport``.
     """
+    if derivative != "gradient":
+        if fd != "central" or step is not None:
+            raise ValueError(f"fd and step apply to the gradient; the {derivative!r} check uses central "
+                             "differences with its own steps")
+        return check_derivative(all_weights, all_biases, net_input, y, derivative=derivative,
+                                activation=activation, loss=loss, vector=vector, rng=rng)
+    if vector is not None:
+        raise ValueError("vector is for derivative='jvp', 'hvp' or 'ggn'; the gradient takes none")
     from oracle.jax_network import gradients_of_checked  # the JAX import is paid only by the checks
 
     if fd not in FD_MODES:

@@ -16,7 +16,7 @@ import numpy as np
 from .tolerances import TARGET_SUM_ATOL
 
 SUPPORTED_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
-LOSSES = ("least_squares", "binary_cross_entropy", "softmax_cross_entropy")
+LOSSES = ("least_squares", "sum_of_squares", "binary_cross_entropy", "softmax_cross_entropy")
 
 
 def as_real_array(value, name: str) -> np.ndarray:
@@ -173,7 +173,7 @@ def check_loss_name(loss) -> str:
 def check_target(y, loss: str, rows: int, columns: int, dtype: np.dtype) -> np.ndarray:
     """The target ``y`` as a float array of shape (D_o, N), checked against the loss.
 
-    - least_squares: any finite (D_o, N) array.
+    - least_squares, sum_of_squares: any finite (D_o, N) array.
     - binary_cross_entropy: (D_o, N) with values in [0, 1] (each output an independent Bernoulli).
     - softmax_cross_entropy: integer class indices of shape (N,), returned one-hot, or a (D_o, N) array
       whose columns are probability vectors (one-hot included).
