@@ -45,6 +45,18 @@ def loss_terms(loss: str, z: np.ndarray, target: np.ndarray, out=None) -> np.nda
     return target * (_logsumexp(z) - z)
 
 
+def loss_term_magnitudes(loss: str, z: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The magnitudes whose rounding each loss term carries, of the shape of ``z``: |term| for the squares
+    (a subtraction and a product, each to eps of the result), and the operands of the last subtraction for
+    the cross-entropies, where a small term can be the difference of two large ones (softplus(z) - y z,
+    logsumexp(z) - z for logits of 1e6): what a finite difference of the loss cannot resolve below."""
+    if loss in ("least_squares", "sum_of_squares"):
+        return np.abs(loss_terms(loss, z, target))
+    if loss == "binary_cross_entropy":
+        return np.logaddexp(z, 0) + np.abs(target * z)
+    return target * (np.abs(_logsumexp(z)) + np.abs(z))
+
+
 def loss_gradient(loss: str, z: np.ndarray, target: np.ndarray, out=None) -> np.ndarray:
     """dL/dz, of the shape of ``z``, written into ``out`` when given (``out`` may be ``z`` itself)."""
     if loss == "least_squares":

@@ -206,6 +206,31 @@ def rounding_allowance(
     return [sigmas * np.sqrt(v) for v in var_w], [sigmas * np.sqrt(v) for v in var_b]
 
 
+# ------------------------------------------------------------------ the rounding floor of finite differences
+# A difference quotient cannot resolve less than the rounding of the losses it subtracts divided by its step
+# (finite_diff.rounding_per_layer: eps times the magnitudes each perturbed evaluation rounds, carried to the
+# loss by a backward pass over magnitudes). The table's tolerances above are relative to the gradient's
+# scale; at large targets, inputs or weights the loss (~|y|^2) grows faster than the gradient (~|y|), and
+# this floor, added per entry to the absolute part, is what keeps a right gradient from failing.
+# Each loss term rounds to a few eps of its operands (a subtraction, a square, a logaddexp): 4 eps.
+FD_LOSS_ULPS = 4.0
+# a(f) of a transcendental activation (tanh, sigmoid via exp and logaddexp) is good to a few eps; relu and
+# leaky relu are exact. 4 eps covers both, as ``rounding_allowance`` assumes.
+FD_ACTIVATION_ULPS = 4.0
+# The bound adds magnitudes (worst case, no cancellation); measured errors of right gradients stayed below
+# PLACEHOLDER of it (tests/test_fd_floor.py). A factor of 1 leaves that margin; a bug of 1% of the largest
+# entry exceeds the floor by PLACEHOLDER at targets, inputs or weights scaled as in the tests (float64).
+FD_ROUNDING_FACTOR = 1.0
+# Truncation: a central quotient (q+ + q-) / 2 errs by at most half the gap |q+ - q-| of the one-sided
+# quotients wherever the loss keeps the sign of its curvature over [theta - s, theta + s] (its derivative
+# is then monotone, so between q- and q+), and a step that carries a logit right across the soft kink of a
+# softplus loss (float32 steps of a relative 5e-3, inputs of 1e6) meets that bound: measured at 0.5 of the
+# gap. The whole gap is allowed: 2x for the gap's own rounding and for windows where the curvature changes
+# sign. Far from kinks the gap is s |L''|, far below the table's rtol; where it is the gradient's size the
+# entry is honestly not resolved.
+FD_CURVATURE_SHARE = 1.0
+
+
 # ------------------------------------------------------------------ thresholds of the checks and diagnoses
 
 # A full finite-difference check pushes every parameter's perturbation through the layers above it; past
