@@ -19,7 +19,15 @@ import numpy as np
 
 from .activations import Activation, get_activation
 from .losses import loss_gradient
-from .validate import check_activations_lists, check_columns, check_loss_name, check_parameters, check_target
+from .validate import (
+    check_activations_lists,
+    check_columns,
+    check_forward_finite,
+    check_gradient_finite,
+    check_loss_name,
+    check_parameters,
+    check_target,
+)
 
 
 def forward(weights, biases, net_input, act: Activation):
@@ -72,7 +80,10 @@ def compute_network_output(net_input, all_weights, all_biases, *, activation: st
     act = get_activation(activation)
     weights, biases, dtype = check_parameters(all_weights, all_biases)
     x = check_columns(net_input, "net_input", weights[0].shape[1], dtype)
-    return forward(weights, biases, x, act)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is a ValueError naming the layer
+        result = forward(weights, biases, x, act)
+    check_forward_finite(result[1])  # every all_f[k] is returned: each is checked (one sum apiece)
+    return result
 
 
 def backward_pass(all_weights, all_biases, all_f, all_h, y, *, activation: str = "relu",
@@ -88,7 +99,10 @@ def backward_pass(all_weights, all_biases, all_f, all_h, y, *, activation: str =
     weights, _, dtype = check_parameters(all_weights, all_biases)
     all_f, all_h, columns = check_activations_lists(all_f, all_h, weights, dtype)
     target = check_target(y, loss, weights[-1].shape[0], columns, dtype)
-    return backward(weights, all_f, all_h, loss_gradient(loss, all_f[-1], target), act)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is a ValueError naming the layer
+        gradients = backward(weights, all_f, all_h, loss_gradient(loss, all_f[-1], target), act)
+    check_gradient_finite(*gradients)
+    return gradients
 
 
 def manual_gradients(all_weights, all_biases, net_input, y, *, activation: str = "relu",
@@ -103,7 +117,12 @@ def manual_gradients(all_weights, all_biases, net_input, y, *, activation: str =
     weights, biases, dtype = check_parameters(all_weights, all_biases)
     x = check_columns(net_input, "net_input", weights[0].shape[1], dtype)
     target = check_target(y, loss, weights[-1].shape[0], x.shape[1], dtype)
-    net_output, all_f, all_h = forward(weights, biases, x, act)
-    # all_f is ours and needed no more: dL/df_K takes the place of the output f_K, each delta that of its f.
-    dl_df_last = loss_gradient(loss, net_output, target, out=net_output)
-    return backward(weights, all_f, all_h, dl_df_last, act, overwrite_f=True)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is a ValueError naming the layer
+        net_output, all_f, all_h = forward(weights, biases, x, act)
+        # Before backward writes over all_f: an output that overflowed names its first layer that did.
+        check_forward_finite(all_f, net_output, "the output")
+        # all_f is ours and needed no more: dL/df_K takes the place of f_K, each delta that of its f.
+        dl_df_last = loss_gradient(loss, net_output, target, out=net_output)
+        gradients = backward(weights, all_f, all_h, dl_df_last, act, overwrite_f=True)
+    check_gradient_finite(*gradients)
+    return gradients

@@ -35,7 +35,14 @@ from .tolerances import (
     FD_ROUNDING_FACTOR,
     tolerance_for,
 )
-from .validate import check_columns, check_loss_name, check_parameters, check_target
+from .validate import (
+    check_columns,
+    check_forward_finite,
+    check_gradient_finite,
+    check_loss_name,
+    check_parameters,
+    check_target,
+)
 
 METHODS = ("central", "forward", "backward")
 SIGNS = {"central": (1, -1), "forward": (1,), "backward": (-1,)}  # the directions of each method's moves
@@ -264,8 +271,14 @@ def numerical_gradients(all_weights, all_biases, net_input, y, *, activation: st
     weights, biases, dtype = check_parameters(all_weights, all_biases)
     x = check_columns(net_input, "net_input", weights[0].shape[1], dtype)
     target = check_target(y, loss, weights[-1].shape[0], x.shape[1], dtype)
-    return fd_gradients(weights, biases, target, act, loss, forward(weights, biases, x, act), method=method,
-                        step=step, return_kinks=return_kinks, max_memory=max_memory)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is a ValueError naming the layer
+        forward_pass = forward(weights, biases, x, act)
+        check_forward_finite(forward_pass[1], forward_pass[0], "the output")
+        result = fd_gradients(weights, biases, target, act, loss, forward_pass, method=method, step=step,
+                              return_kinks=return_kinks, max_memory=max_memory)
+    check_gradient_finite(result[0], result[1], "the finite-difference gradient",
+                          "a perturbed loss overflowed: take a smaller step, or scale the parameters down")
+    return result
 
 
 def fd_gradients(weights, biases, target, act, loss: str, forward_pass, *, method: str = "central", step=None,

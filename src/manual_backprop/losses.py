@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .activations import sigmoid, sigmoid_derivative
-from .validate import as_real_array, check_loss_name, check_target
+from .validate import as_real_array, check_finite, check_loss_name, check_result_finite, check_target
 
 
 def _logsumexp(z, axis=0):
@@ -76,15 +76,24 @@ def _checked(net_output, y, loss):
     z = as_real_array(net_output, "net_output")
     if z.ndim != 2:
         raise ValueError(f"net_output has shape {z.shape}: expected (D_o, N), one column per example")
+    if z.size == 0:
+        raise ValueError(f"net_output has shape {z.shape}: expected (D_o, N) with D_o, N >= 1")
+    check_finite(z, "net_output")
     dtype = z.dtype if z.dtype in (np.float32, np.float64) else np.dtype(np.float64)
     target = check_target(y, loss, z.shape[0], z.shape[1], dtype)
     return loss, z.astype(dtype, copy=False), target
 
 
 def compute_loss(net_output, y, *, loss: str = "least_squares"):
-    """The loss (a scalar of the output's dtype), summed over the N columns of ``net_output`` (D_o, N)."""
+    """The loss (a scalar of the output's dtype), summed over the N columns of ``net_output`` (D_o, N).
+
+    A ValueError, not inf, when the loss overflows the dtype (|net_output - y| past ~1e154 in float64)."""
     loss, z, target = _checked(net_output, y, loss)
-    return loss_terms(loss, z, target).sum()
+    with np.errstate(over="ignore", invalid="ignore"):
+        value = loss_terms(loss, z, target).sum()
+    if not np.isfinite(value):
+        raise ValueError(f"the loss overflows ({value}) in {z.dtype}; scale net_output or y down")
+    return value
 
 
 def least_squares_loss(net_output, y):
@@ -95,7 +104,10 @@ def least_squares_loss(net_output, y):
 def d_loss_d_output(net_output, y, *, loss: str = "least_squares") -> np.ndarray:
     """dL/d(net_output), shape (D_o, N); for least squares the notebook's ``net_output - y``."""
     loss, z, target = _checked(net_output, y, loss)
-    return loss_gradient(loss, z, target)
+    with np.errstate(over="ignore", invalid="ignore"):
+        gradient = loss_gradient(loss, z, target)
+    check_result_finite(gradient, "dL/d(net_output)", "scale net_output or y down")
+    return gradient
 
 
 def loss_hessian_vector(loss: str, z: np.ndarray, target: np.ndarray, dz: np.ndarray) -> np.ndarray:

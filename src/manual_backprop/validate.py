@@ -54,6 +54,71 @@ def check_finite(array: np.ndarray, name: str) -> None:
         raise ValueError(f"{name} contains {array[index]} at index {index}; values must be finite")
 
 
+def _first_non_finite(array: np.ndarray) -> tuple | None:
+    """The index of the first NaN or inf entry of ``array``, or None: one cheap sum first, the scan only
+    when that sum is not finite (large finite entries may overflow it, not an error)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.add.reduce(array, axis=None)
+    if np.isfinite(total):
+        return None
+    bad = ~np.isfinite(array)
+    return tuple(int(i) for i in np.argwhere(bad)[0]) if bad.any() else None
+
+
+def _all_finite(arrays) -> bool:
+    """Whether every entry of ``arrays`` is finite, in one sum over a concatenated copy for small ones."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if sum(a.size for a in arrays) <= 2**16:
+            total = np.add.reduce(np.concatenate([a.ravel() for a in arrays]))
+        else:
+            total = sum(np.add.reduce(a, axis=None) for a in arrays)
+    return bool(np.isfinite(total)) or all(_first_non_finite(a) is None for a in arrays)
+
+
+def check_forward_finite(all_f, result=None, what: str = "the loss") -> None:
+    """A ValueError naming the first layer whose pre-activations ``all_f[k]`` overflow (inf or NaN).
+
+    ``result`` (the loss, or the output) is looked at first: when it is finite nothing is scanned, so a
+    pass that went right costs one sum. When it is not and no layer overflowed, ``what`` overflowed: the
+    error says so. Raised by every public forward, loss and gradient function, not a NumPy warning.
+    """
+    if result is not None and _first_non_finite(np.asarray(result)) is None:
+        return
+    for k, f in enumerate(all_f):
+        bad = _first_non_finite(f)
+        if bad is not None:
+            raise ValueError(
+                f"the forward pass overflows: all_f[{k}]{list(bad)} = {f[bad]} (largest finite "
+                f"{np.finfo(f.dtype).max:.1e}): layer {k}'s pre-activations; scale the parameters or the "
+                "input down"
+            )
+    if result is not None:
+        raise ValueError(f"{what} overflows ({result}); scale the parameters, input or target down")
+
+
+def check_result_finite(array: np.ndarray, name: str, advice: str) -> None:
+    """A ValueError naming the first entry of a computed ``array`` that overflowed (inf or NaN), and what to
+    do (``advice``); one sum when all is well."""
+    bad = _first_non_finite(array)
+    if bad is not None:
+        raise ValueError(f"{name} overflows: {name}{list(bad)} = {array[bad]} in {array.dtype}; {advice}")
+
+
+def check_gradient_finite(all_dl_dweights, all_dl_dbiases, what: str = "the backward pass",
+                          advice: str = "scale the parameters, input or target down") -> None:
+    """A ValueError naming the first layer whose gradient overflows (inf or NaN): one sum when all is well."""
+    if _all_finite(list(all_dl_dweights) + list(all_dl_dbiases)):
+        return
+    for k, (g_w, g_b) in enumerate(zip(all_dl_dweights, all_dl_dbiases, strict=True)):
+        for name, g in ((f"dL/dOmega_{k}", g_w), (f"dL/dbeta_{k}", g_b)):
+            bad = _first_non_finite(g)
+            if bad is not None:
+                raise ValueError(
+                    f"{what} overflows at layer {k}: {name}{list(bad)} = {g[bad]} (largest finite "
+                    f"{np.finfo(g.dtype).max:.1e}); {advice}"
+                )
+
+
 def _check_sequence(value, name: str) -> list:
     if isinstance(value, np.ndarray) or not isinstance(value, Sequence) or isinstance(value, (str, bytes)):
         raise TypeError(

@@ -248,8 +248,42 @@ def _prepare(all_weights, all_biases, net_input, y=_NO_TARGET, loss="least_squar
 
 
 def _check_activation(activation):
-    if activation not in ACTIVATIONS:
+    if not isinstance(activation, str) or activation not in ACTIVATIONS:  # a list is unhashable: no KeyError
         raise ValueError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+
+
+def _first_bad(array):
+    """The index of the first NaN or inf entry of ``array``, or None (one cheap sum first)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.add.reduce(array, axis=None)):
+            return None
+    bad = ~np.isfinite(array)
+    return tuple(int(i) for i in np.argwhere(bad)[0]) if bad.any() else None
+
+
+def _check_finite_result(results, names, weights, biases, x, activation, what):
+    """A ValueError, not a silent inf or NaN, when a computed result overflowed: it names the first layer
+    whose pre-activations overflow (the forward pass rerun, only on this failure path), else the entry of
+    the result. The oracle's own check: it imports nothing from manual_backprop."""
+    first = next(((name, r, i) for name, r in zip(names, results, strict=True)
+                  if (i := _first_bad(r)) is not None), None)  # fmt: skip
+    if first is None:
+        return
+    a = ACTIVATIONS[activation]
+    h = x
+    with np.errstate(over="ignore", invalid="ignore"), _x64(x.dtype == np.float64):
+        for k, (omega, beta) in enumerate(zip(weights, biases, strict=True)):
+            f = omega @ h + beta
+            bad = _first_bad(f)
+            if bad is not None:
+                raise ValueError(
+                    f"the forward pass overflows at layer {k}: f_{k}{list(bad)} = {f[bad]} (largest finite "
+                    f"{np.finfo(f.dtype).max:.1e}); scale the parameters or the input down"
+                )
+            h = np.asarray(a(f)) if k < len(weights) - 1 else f
+    name, result, index = first
+    raise ValueError(f"{what} overflows: {name}{list(index)} = {result[index]} in {result.dtype}; scale the "
+                     "parameters, input or target down")
 
 
 def jax_network_output(net_input, all_weights, all_biases, *, activation: str = "relu") -> np.ndarray:
@@ -257,7 +291,9 @@ def jax_network_output(net_input, all_weights, all_biases, *, activation: str = 
     _check_activation(activation)
     weights, biases, x, _, dtype = _prepare(all_weights, all_biases, net_input)
     with _x64(dtype == np.float64):
-        return np.array(_jit_output((weights, biases), x, activation=activation))
+        output = np.array(_jit_output((weights, biases), x, activation=activation))
+    _check_finite_result([output], ["output"], weights, biases, x, activation, "the output")
+    return output
 
 
 def jax_loss(all_weights, all_biases, net_input, y, *, activation: str = "relu", loss: str = "least_squares"):
@@ -265,7 +301,9 @@ def jax_loss(all_weights, all_biases, net_input, y, *, activation: str = "relu",
     _check_activation(activation)
     weights, biases, x, target, dtype = _prepare(all_weights, all_biases, net_input, y, loss)
     with _x64(dtype == np.float64):
-        return np.array(_jit_loss((weights, biases), x, target, activation=activation, loss=loss))[()]
+        value = np.array(_jit_loss((weights, biases), x, target, activation=activation, loss=loss))
+    _check_finite_result([value], ["loss"], weights, biases, x, activation, "the loss")
+    return value[()]
 
 
 def jax_gradients(all_weights, all_biases, net_input, y, *, activation: str = "relu",
@@ -280,7 +318,11 @@ def jax_gradients(all_weights, all_biases, net_input, y, *, activation: str = "r
     """
     _check_activation(activation)
     weights, biases, x, target, _ = _prepare(all_weights, all_biases, net_input, y, loss)
-    return gradients_of_checked(weights, biases, x, target, activation=activation, loss=loss)
+    dl_dweights, dl_dbiases = gradients_of_checked(weights, biases, x, target, activation=activation,
+                                                   loss=loss)
+    names = [f"dL/dOmega_{k}" for k in range(len(weights))] + [f"dL/dbeta_{k}" for k in range(len(biases))]
+    _check_finite_result(dl_dweights + dl_dbiases, names, weights, biases, x, activation, "jax.grad")
+    return dl_dweights, dl_dbiases
 
 
 def gradients_of_checked(weights, biases, net_input, target, *, activation: str, loss: str):
