@@ -32,6 +32,8 @@ from .tolerances import (
     FD_ACTIVATION_ULPS,
     FD_CURVATURE_SHARE,
     FD_LOSS_ULPS,
+    FD_MAX_BLOCK_BYTES,
+    FD_MAX_COST,
     FD_ROUNDING_FACTOR,
     tolerance_for,
 )
@@ -72,6 +74,62 @@ def check_method_and_step(method, step):
             raise ValueError(f"step must be a finite number > 0 (or None for the default), got {step!r}")
         step = float(step)
     return method, step
+
+
+def check_step_resolves(step: float | None, weights, biases, dtype) -> None:
+    """A ValueError when a given absolute ``step`` is too small to move the network: theta + step rounds to
+    theta (and f + step h to f) in ``dtype`` once step < eps max(1, max |theta|), and every difference
+    would be 0 (or 0 / 0 where the step itself underflows, as 1e-50 does in float32). Names the smallest
+    usable step. None (the default steps) always resolves."""
+    if step is None:
+        return
+    largest = max(max(float(np.max(np.abs(w))), float(np.max(np.abs(b)))) for w, b in zip(weights, biases,
+                                                                                          strict=True))
+    smallest = float(np.finfo(dtype).eps) * max(1.0, largest)
+    if step < smallest:
+        raise ValueError(
+            f"step={step!r} is below the smallest usable step {smallest:.2e} in {np.dtype(dtype).name} "
+            f"(eps x max(1, max |theta|) = {np.finfo(dtype).eps:.1e} x {max(1.0, largest):.3g}): theta + "
+            f"step rounds to theta and every difference would be 0. Take step >= {smallest:.2e} (better "
+            f"near {default_step(dtype, 'central'):.0e} x max(1, |theta|)), or step=None for the defaults"
+        )
+
+
+def per_perturbation_bytes(weights, columns: int, dtype) -> int:
+    """Working memory of one perturbation (bytes): the perturbed rows it carries up the layers, a (D_{k+1},
+    N) array per sign at the widest output and a few temporaries (the input width is never carried)."""
+    widest = max(w.shape[0] for w in weights)
+    return 8 * widest * columns * np.dtype(dtype).itemsize
+
+
+def check_memory(max_memory) -> float:
+    """``max_memory`` checked: a number of bytes >= 1, or ``float('inf')`` for no limit (a float)."""
+    if isinstance(max_memory, bool) or not isinstance(max_memory, numbers.Real) or not max_memory >= 1:
+        raise ValueError(f"max_memory must be a number of bytes >= 1 (or float('inf'): no limit), got "
+                         f"{max_memory!r}")
+    return float(max_memory)
+
+
+def check_fd_size(weights, columns: int, method: str, max_memory: float = DEFAULT_MEMORY) -> None:
+    """Refuse a full finite-difference gradient whose cost or working memory would be absurd: more than
+    ``FD_MAX_COST`` multiply-adds, or one perturbation needing more than both ``max_memory`` and
+    ``FD_MAX_BLOCK_BYTES``; the error gives the estimate and names the directional check, which costs a
+    few forward passes whatever the network's size."""
+    advice = ("use three_way_check(..., fd='directional') (or directional_check), which costs a few forward "
+              "passes")
+    cost = fd_cost(weights, columns, method)
+    if cost > FD_MAX_COST:
+        raise ValueError(
+            f"a full {method} finite-difference gradient of this network would cost {cost:.1e} multiply-adds "
+            f"(the limit is {FD_MAX_COST:.0e}, some minutes of NumPy): {advice}"
+        )
+    need = per_perturbation_bytes(weights, columns, weights[0].dtype)
+    if need > max(max_memory, FD_MAX_BLOCK_BYTES):
+        raise ValueError(
+            f"one perturbation of this network needs about {need / 2**30:.1f} GiB of working arrays "
+            f"(max_memory={max_memory:.3g} bytes; without it the limit is {FD_MAX_BLOCK_BYTES / 2**30:.0f} "
+            f"GiB): {advice}, or pass a larger max_memory (float('inf'): no limit)"
+        )
 
 
 class Block(NamedTuple):
@@ -249,14 +307,19 @@ def _all_steps(weights, biases, dtype, method: str, step):
 
 def numerical_gradients(all_weights, all_biases, net_input, y, *, activation: str = "relu",
                         loss: str = "least_squares", method: str = "central", step=None,
-                        return_kinks: bool = False, max_memory: int = DEFAULT_MEMORY):
+                        return_kinks: bool = False, max_memory: float = DEFAULT_MEMORY):
     """Finite-difference estimate of the gradient of the loss, one difference quotient per parameter.
 
     ``method``: "central" (default), (L(theta + s) - L(theta - s)) / 2s; "forward", the notebook's
     (L(theta + s) - L(theta)) / s; or "backward", (L(theta) - L(theta - s)) / s. ``step``: an absolute
     step s for every parameter (the notebook's ``delta_fd = 1e-6`` with "forward"), or None for
-    ``default_step(dtype, method) * max(1, |theta|)``. ``max_memory`` bounds the bytes of working arrays
-    per block of perturbations.
+    ``default_step(dtype, method) * max(1, |theta|)``; a step too small to move theta (below
+    eps max(1, max |theta|)) is a ValueError naming the smallest usable one. ``max_memory`` bounds the bytes
+    of working arrays per block of perturbations (``float('inf')``: no limit, one block); a block holds at
+    least one perturbation, and a network whose one perturbation needs more than both ``max_memory`` and
+    ``tolerances.FD_MAX_BLOCK_BYTES``, or whose full gradient would cost more than
+    ``tolerances.FD_MAX_COST`` multiply-adds, is refused with the estimate (the directional check of
+    ``three_way_check(fd="directional")`` costs a few forward passes instead).
 
     Returns ``(all_dl_dweights, all_dl_dbiases)`` with the parameters' shapes and dtype; with
     ``return_kinks=True`` also ``(all_kinks_weights, all_kinks_biases)``, boolean arrays of the same
@@ -266,11 +329,14 @@ def numerical_gradients(all_weights, all_biases, net_input, y, *, activation: st
     act = get_activation(activation)
     loss = check_loss_name(loss)
     method, step = check_method_and_step(method, step)
-    if isinstance(max_memory, bool) or not isinstance(max_memory, numbers.Real) or not max_memory >= 1:
-        raise ValueError(f"max_memory must be a number of bytes >= 1, got {max_memory!r}")
+    max_memory = check_memory(max_memory)
+    if not isinstance(return_kinks, (bool, np.bool_)):
+        raise TypeError(f"return_kinks must be True or False, got {return_kinks!r}")
     weights, biases, dtype = check_parameters(all_weights, all_biases)
     x = check_columns(net_input, "net_input", weights[0].shape[1], dtype)
     target = check_target(y, loss, weights[-1].shape[0], x.shape[1], dtype)
+    check_step_resolves(step, weights, biases, dtype)
+    check_fd_size(weights, x.shape[1], method, max_memory)  # before the forward pass allocates anything
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is a ValueError naming the layer
         forward_pass = forward(weights, biases, x, act)
         check_forward_finite(forward_pass[1], forward_pass[0], "the output")
@@ -301,9 +367,10 @@ def fd_gradients(weights, biases, target, act, loss: str, forward_pass, *, metho
     base_terms = loss_terms(loss, net_output, target)[:, None, :]
     if all_steps is None:
         all_steps = _all_steps(weights, biases, dtype, method, step)
-    widest = max(max(w.shape) for w in weights)
-    per_perturbation = 8 * widest * x.shape[1] * dtype.itemsize  # a few (D, N) arrays live per perturbation
-    batches = _plan(weights, len(signs), max(1, int(max_memory) // per_perturbation))
+    per_perturbation = per_perturbation_bytes(weights, x.shape[1], dtype)
+    total = len(signs) * sum(w.size + w.shape[0] for w in weights)
+    chunk = total if math.isinf(max_memory) else max(1, int(max_memory) // per_perturbation)
+    batches = _plan(weights, len(signs), chunk)
 
     # The quotients of every augmented matrix [Omega_k | beta_k], raveled, one layer after another; a
     # block is a contiguous run of its layer's entries, and a single batch is all of them, in order.

@@ -7,6 +7,8 @@ finite differences (``finite_diff.fd_witness``), or, for large networks, the dir
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from .activations import get_activation
@@ -15,11 +17,26 @@ from .compare import Comparison, compare_gradients, compare_pairs
 from .derivative_check import DerivativeReport, check_derivative
 from .directional import _directional
 from .directions import as_float64, check_count, loss_line, relative_step
-from .finite_diff import FdWitness, check_method_and_step, fd_cost, fd_witness
+from .finite_diff import (
+    FdWitness,
+    check_fd_size,
+    check_method_and_step,
+    check_step_resolves,
+    fd_cost,
+    fd_witness,
+    per_perturbation_bytes,
+)
 from .losses import loss_gradient, loss_terms
 from .report import ThreeWayReport
 from .taylor import _taylor
-from .tolerances import DIRECTIONAL_STEP, FD_BUDGET, gradient_scale, rounding_allowance, tolerance_for
+from .tolerances import (
+    DIRECTIONAL_STEP,
+    FD_BUDGET,
+    FD_MAX_BLOCK_BYTES,
+    gradient_scale,
+    rounding_allowance,
+    tolerance_for,
+)
 from .validate import (
     check_columns,
     check_forward_finite,
@@ -76,7 +93,10 @@ def three_way_check(
 
     ``fd``: "central", "forward", "backward" (a difference per parameter; kinks handled as in
     ``report.CONVENTIONS``), "directional" or "taylor" (O(1) forward passes: see ``directional.py``). A full
-    finite-difference check whose cost exceeds ``fd_budget`` multiply-adds switches to directional.
+    finite-difference check whose cost exceeds ``fd_budget`` multiply-adds (``float('inf')``: never), or
+    one of whose perturbations would need more than ``tolerances.FD_MAX_BLOCK_BYTES`` of working arrays,
+    switches to directional and says so; past ``tolerances.FD_MAX_COST`` (a budget raised past it) it is
+    refused. A ``step`` too small to move the parameters is a ValueError naming the smallest usable one.
 
     ``derivative``: "gradient" (this check), or one of ``derivative_check.DERIVATIVES`` ("jvp", "hvp",
     "ggn", "per_example", "input"): the same three witnesses for that derivative (central differences with
@@ -98,6 +118,9 @@ def three_way_check(
         raise ValueError("step does not apply to fd='taylor', which sweeps its own steps (pass step=None)")
     if fd in ("central", "forward", "backward"):
         check_method_and_step(fd, step)
+    if isinstance(fd_budget, bool) or not isinstance(fd_budget, numbers.Real) or not fd_budget >= 0:
+        raise ValueError(f"fd_budget must be a number of multiply-adds >= 0 (or float('inf')), got "
+                         f"{fd_budget!r}")
     count = check_count(directions, "directions", 1)
     relative = relative_step(step if fd == "directional" else None, "step", DIRECTIONAL_STEP)
     act = get_activation(activation)
@@ -105,6 +128,28 @@ def three_way_check(
     weights, biases, dtype = check_parameters(all_weights, all_biases)
     x = check_columns(net_input, "net_input", weights[0].shape[1], dtype)
     target = check_target(y, loss, weights[-1].shape[0], x.shape[1], dtype)
+    if fd in ("central", "forward", "backward"):
+        check_step_resolves(step, weights, biases, dtype)
+    notes = []  # the method, before anything is computed: a full check too large is switched or refused
+    method = fd
+    if fd in ("central", "forward", "backward"):
+        cost = fd_cost(weights, x.shape[1], fd)
+        memory = per_perturbation_bytes(weights, x.shape[1], dtype)
+        if cost > fd_budget:
+            method = "directional"
+            notes.append(
+                f"a full {fd} finite-difference check would cost {cost:.1e} multiply-adds (budget "
+                f"{fd_budget:.1e}): switched to directional"
+            )
+        elif memory > FD_MAX_BLOCK_BYTES:
+            method = "directional"
+            notes.append(
+                f"one perturbation of a full {fd} finite-difference check would need about "
+                f"{memory / 2**30:.1f} GiB of working arrays (limit {FD_MAX_BLOCK_BYTES / 2**30:.0f} GiB): "
+                "switched to directional"
+            )
+        else:
+            check_fd_size(weights, x.shape[1], fd)  # a budget past FD_MAX_COST does not make it sensible
     # Checked once here; every witness then runs on the checked arrays and this one forward pass.
     with np.errstate(over="ignore", invalid="ignore"):
         forward_pass = forward(weights, biases, x, act)
@@ -125,16 +170,6 @@ def three_way_check(
     common = dict(sizes=sizes, batch=int(x.shape[1]), dtype=dtype.name, activation=activation, loss=loss,
                   requested_fd=fd, step=step, loss_value=loss_value, manual_vs_jax=manual_vs_jax,
                   net_output=net_output)  # fmt: skip
-    notes = []
-    method = fd
-    if fd in ("central", "forward", "backward"):
-        cost = fd_cost(weights, x.shape[1], fd)
-        if cost > fd_budget:
-            method = "directional"
-            notes.append(
-                f"a full {fd} finite-difference check would cost {cost:.1e} multiply-adds (budget "
-                f"{fd_budget:.1e}): switched to directional"
-            )
     if method in ("directional", "taylor"):
         # One line through theta serves both gradients; the loss along it is evaluated in float64.
         line = loss_line(weights, biases, x, check_target(y, loss, target.shape[0], x.shape[1], np.float64),

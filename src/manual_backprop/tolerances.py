@@ -236,6 +236,12 @@ FD_CURVATURE_SHARE = 1.0
 # A full finite-difference check pushes every parameter's perturbation through the layers above it; past
 # this many multiply-adds (about a second of NumPy) the three-way check switches to directional and says so.
 FD_BUDGET = 2e9
+# Past these a full finite-difference gradient is refused (numerical_gradients, and three_way_check when its
+# budget does not switch it to directional): 1e12 multiply-adds is some minutes of NumPy (about 500 s at
+# the 2e9 per second above), and one perturbation's working arrays past 1 GiB (with the default max_memory)
+# would exhaust a laptop long before the answer; the directional check costs a few forward passes instead.
+FD_MAX_COST = 1e12
+FD_MAX_BLOCK_BYTES = 2**30
 
 # A tensor returned in a lower precision than the parameters' is "right to that precision" when every
 # entry is within this many of its eps of the right value (relative to the entry and to the gradient's
