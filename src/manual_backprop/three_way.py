@@ -168,7 +168,8 @@ def three_way_check(
     manual_vs_jax = compare_gradients(oracle, manual, dtype=dtype, label="manual vs jax", allowance=allowance)
     sizes = (weights[0].shape[1],) + tuple(w.shape[0] for w in weights)
     common = dict(sizes=sizes, batch=int(x.shape[1]), dtype=dtype.name, activation=activation, loss=loss,
-                  requested_fd=fd, step=step, loss_value=loss_value, manual_vs_jax=manual_vs_jax,
+                  requested_fd=fd, step=None if step is None else float(step),
+                  loss_value=loss_value, manual_vs_jax=manual_vs_jax,
                   net_output=net_output)  # fmt: skip
     if method in ("directional", "taylor"):
         # One line through theta serves both gradients; the loss along it is evaluated in float64.

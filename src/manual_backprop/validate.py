@@ -19,10 +19,22 @@ SUPPORTED_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 LOSSES = ("least_squares", "sum_of_squares", "binary_cross_entropy", "softmax_cross_entropy")
 
 
+def detached(value):
+    """``value`` ready for ``np.asarray``: a tensor that tracks gradients (torch's ``requires_grad=True``,
+    whose ``__array__`` raises) is taken through ``.detach()``, and one on a device through ``.cpu()``;
+    anything else is returned as is. A read-only view of the same numbers: nothing of the caller's changes."""
+    if isinstance(value, np.ndarray) or not callable(getattr(value, "detach", None)):
+        return value
+    value = value.detach()
+    return value.cpu() if callable(getattr(value, "cpu", None)) else value
+
+
 def as_real_array(value, name: str) -> np.ndarray:
-    """``value`` as a NumPy array of a real dtype: integers and booleans become float64, no complex."""
+    """``value`` as a NumPy array of a real dtype: integers and booleans become float64, no complex.
+    Tensors that track gradients (torch) are detached first (``detached``)."""
     if isinstance(value, (str, bytes)) or value is None:
         raise TypeError(f"{name} must be a real floating array, got {type(value).__name__}")
+    value = detached(value)
     try:
         array = np.asarray(value)
     except ValueError as error:  # a ragged nested list: name the argument rather than NumPy's internals
@@ -339,7 +351,7 @@ def as_gradient_array(value):
         return value, None
     if isinstance(value, np.ndarray) or (hasattr(value, "__array__") and not isinstance(value, (str, bytes))):
         try:
-            array = np.asarray(value)
+            array = np.asarray(detached(value))
         except Exception as exc:  # e.g. a torch tensor that requires grad or lives on a GPU
             return None, (
                 f"a {type(value).__name__} that could not be converted to a NumPy array "

@@ -150,6 +150,9 @@ def _use_padded(weights, dtype) -> bool:
 def _as_real(value, name):
     if isinstance(value, (str, bytes)) or value is None:
         raise TypeError(f"{name} must be a real floating array, got {type(value).__name__}")
+    if not isinstance(value, np.ndarray) and callable(getattr(value, "detach", None)):
+        value = value.detach()  # a torch tensor that requires grad: its __array__ raises otherwise
+        value = value.cpu() if callable(getattr(value, "cpu", None)) else value
     try:
         array = np.asarray(value)
     except ValueError as error:
