@@ -15,11 +15,17 @@ The loss is summed over the batch, so N = 1 is the notebook exactly.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from .activations import Activation, get_activation
 from .losses import loss_gradient
 from .validate import (
+    Array,
+    ArrayLike,
+    Gradients,
+    Parameters,
     check_activations_lists,
     check_columns,
     check_forward_finite,
@@ -70,7 +76,8 @@ def backward(weights, all_f, all_h, dl_df_last, act: Activation, *, overwrite_f:
     return all_dl_dweights, all_dl_dbiases
 
 
-def compute_network_output(net_input, all_weights, all_biases, *, activation: str = "relu"):
+def compute_network_output(net_input: ArrayLike, all_weights: Parameters, all_biases: Parameters, *,
+                           activation: str = "relu") -> tuple[Array, list[Array], list[Array]]:
     """Run the network on ``net_input`` (D_i, N) and keep what backprop needs.
 
     Returns ``(net_output, all_f, all_h)``: the output (D_o, N); the K+1 pre-activations ``all_f[k]`` of
@@ -86,8 +93,9 @@ def compute_network_output(net_input, all_weights, all_biases, *, activation: st
     return result
 
 
-def backward_pass(all_weights, all_biases, all_f, all_h, y, *, activation: str = "relu",
-                  loss: str = "least_squares"):
+def backward_pass(all_weights: Parameters, all_biases: Parameters, all_f: Sequence[ArrayLike],
+                  all_h: Sequence[ArrayLike], y: ArrayLike, *, activation: str = "relu",
+                  loss: str = "least_squares") -> Gradients:
     """The notebook's backward pass, for a batch: dL/dOmega_k and dL/dbeta_k for every layer k.
 
     ``all_f`` and ``all_h`` are what ``compute_network_output`` stored; ``y`` is the target (D_o, N)
@@ -105,8 +113,8 @@ def backward_pass(all_weights, all_biases, all_f, all_h, y, *, activation: str =
     return gradients
 
 
-def manual_gradients(all_weights, all_biases, net_input, y, *, activation: str = "relu",
-                     loss: str = "least_squares"):
+def manual_gradients(all_weights: Parameters, all_biases: Parameters, net_input: ArrayLike, y: ArrayLike, *,
+                     activation: str = "relu", loss: str = "least_squares") -> Gradients:
     """Forward then backward by hand: the gradient of the loss summed over the batch.
 
     ``net_input`` is (D_i, N), ``y`` is (D_o, N) (or class indices (N,) for softmax cross-entropy).

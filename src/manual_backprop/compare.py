@@ -14,9 +14,10 @@ from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .tolerances import gradient_scale, tolerance_for
-from .validate import as_gradient_array, as_real_array, check_tolerance
+from .validate import ArrayLike, as_gradient_array, as_real_array, check_tolerance
 
 KINDS = ("weights", "biases")
 
@@ -419,16 +420,16 @@ def _pair_masks(include, expected_w, expected_b):
 
 
 def compare_gradients(
-    expected,
-    actual,
+    expected: object,
+    actual: object,
     *,
-    rtol=None,
-    atol=None,
-    dtype=None,
+    rtol: float | ArrayLike | None = None,
+    atol: float | ArrayLike | None = None,
+    dtype: DTypeLike | None = None,
     kind: str = "analytic",
-    scale=None,
-    include=None,
-    allowance=None,
+    scale: float | None = None,
+    include: object = None,
+    allowance: object = None,
     label: str = "expected vs actual",
 ) -> Comparison:
     """Compare two gradients tensor by tensor.

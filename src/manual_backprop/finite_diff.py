@@ -21,9 +21,10 @@ from __future__ import annotations
 import math
 import numbers
 from itertools import accumulate
-from typing import NamedTuple
+from typing import Literal, NamedTuple, overload
 
 import numpy as np
+from numpy.typing import DTypeLike, NDArray
 
 from .activations import get_activation
 from .backprop import forward
@@ -38,6 +39,10 @@ from .tolerances import (
     tolerance_for,
 )
 from .validate import (
+    Array,
+    ArrayLike,
+    Gradients,
+    Parameters,
     check_columns,
     check_forward_finite,
     check_gradient_finite,
@@ -47,12 +52,13 @@ from .validate import (
 )
 
 METHODS = ("central", "forward", "backward")
+Kinks = tuple[list[NDArray[np.bool_]], list[NDArray[np.bool_]]]  # masks of the entries that crossed a kink
 SIGNS = {"central": (1, -1), "forward": (1,), "backward": (-1,)}  # the directions of each method's moves
 DEFAULT_MEMORY = 8 * 2**20  # bytes of working arrays per batch of perturbations: small, to stay in cache
 WIDE = 32  # layers of this many units or more: perturbations join through their own row, idle ones dropped
 
 
-def default_step(dtype, method: str = "central") -> float:
+def default_step(dtype: DTypeLike, method: str = "central") -> float:
     """The base step for ``dtype``; a parameter theta is moved by base * max(1, |theta|).
 
     A one-sided difference errs by O(s) (truncation) plus O(eps / s) (rounding), smallest near
@@ -305,9 +311,22 @@ def _all_steps(weights, biases, dtype, method: str, step):
     return [(base_step * np.maximum(1, np.abs(theta))).astype(dtype, copy=False) for theta in augmented]
 
 
-def numerical_gradients(all_weights, all_biases, net_input, y, *, activation: str = "relu",
-                        loss: str = "least_squares", method: str = "central", step=None,
-                        return_kinks: bool = False, max_memory: float = DEFAULT_MEMORY):
+@overload
+def numerical_gradients(all_weights: Parameters, all_biases: Parameters, net_input: ArrayLike,
+                        y: ArrayLike, *,
+                        activation: str = ..., loss: str = ..., method: str = ..., step: float | None = ...,
+                        return_kinks: Literal[False] = ..., max_memory: float = ...) -> Gradients: ...
+@overload
+def numerical_gradients(all_weights: Parameters, all_biases: Parameters, net_input: ArrayLike,
+                        y: ArrayLike, *,
+                        activation: str = ..., loss: str = ..., method: str = ..., step: float | None = ...,
+                        return_kinks: Literal[True], max_memory: float = ...
+                        ) -> tuple[list[Array], list[Array], Kinks]: ...
+def numerical_gradients(all_weights: Parameters, all_biases: Parameters, net_input: ArrayLike,
+                        y: ArrayLike, *,
+                        activation: str = "relu", loss: str = "least_squares", method: str = "central",
+                        step: float | None = None, return_kinks: bool = False,
+                        max_memory: float = DEFAULT_MEMORY) -> Gradients | tuple:
     """Finite-difference estimate of the gradient of the loss, one difference quotient per parameter.
 
     ``method``: "central" (default), (L(theta + s) - L(theta - s)) / 2s; "forward", the notebook's

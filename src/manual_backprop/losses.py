@@ -16,7 +16,15 @@ from __future__ import annotations
 import numpy as np
 
 from .activations import sigmoid, sigmoid_derivative
-from .validate import as_real_array, check_finite, check_loss_name, check_result_finite, check_target
+from .validate import (
+    Array,
+    ArrayLike,
+    as_real_array,
+    check_finite,
+    check_loss_name,
+    check_result_finite,
+    check_target,
+)
 
 
 def _logsumexp(z, axis=0):
@@ -84,7 +92,7 @@ def _checked(net_output, y, loss):
     return loss, z.astype(dtype, copy=False), target
 
 
-def compute_loss(net_output, y, *, loss: str = "least_squares"):
+def compute_loss(net_output: ArrayLike, y: ArrayLike, *, loss: str = "least_squares") -> np.floating:
     """The loss (a scalar of the output's dtype), summed over the N columns of ``net_output`` (D_o, N).
 
     A ValueError, not inf, when the loss overflows the dtype (|net_output - y| past ~1e154 in float64)."""
@@ -96,12 +104,12 @@ def compute_loss(net_output, y, *, loss: str = "least_squares"):
     return value
 
 
-def least_squares_loss(net_output, y):
+def least_squares_loss(net_output: ArrayLike, y: ArrayLike) -> np.floating:
     """The notebook's loss: 0.5 * sum((net_output - y)^2) for ``net_output`` and ``y`` of shape (D_o, N)."""
     return compute_loss(net_output, y, loss="least_squares")
 
 
-def d_loss_d_output(net_output, y, *, loss: str = "least_squares") -> np.ndarray:
+def d_loss_d_output(net_output: ArrayLike, y: ArrayLike, *, loss: str = "least_squares") -> Array:
     """dL/d(net_output), shape (D_o, N); for least squares the notebook's ``net_output - y``."""
     loss, z, target = _checked(net_output, y, loss)
     with np.errstate(over="ignore", invalid="ignore"):

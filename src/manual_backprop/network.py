@@ -7,8 +7,12 @@ A network is the notebook's two lists: ``all_weights[k]`` is Omega_k of shape (D
 from __future__ import annotations
 
 import numbers
+from collections.abc import Iterable
 
 import numpy as np
+from numpy.typing import DTypeLike, NDArray
+
+Network = tuple[list[NDArray[np.floating]], list[NDArray[np.floating]]]  # (all_weights, all_biases)
 
 
 def _check_count(value, name: str, minimum: int) -> int:
@@ -64,7 +68,7 @@ def _check_size(sizes, name: str, itemsize: int = 8) -> None:
         )
 
 
-def udl_network(seed: int = 0, K: int = 5, D: int = 6, D_i: int = 1, D_o: int = 1):
+def udl_network(seed: int = 0, K: int = 5, D: int = 6, D_i: int = 1, D_o: int = 1) -> Network:
     """The notebook's network: K hidden layers of D units, drawn in the notebook's order.
 
     The draws come from NumPy's legacy stream seeded with ``seed`` (what ``np.random.seed(seed)`` then
@@ -91,7 +95,9 @@ def udl_network(seed: int = 0, K: int = 5, D: int = 6, D_i: int = 1, D_o: int = 
     return all_weights, all_biases
 
 
-def random_network(layer_sizes, *, rng=None, dtype=np.float64, weight_std=None, bias_std: float = 0.1):
+def random_network(layer_sizes: Iterable[int], *, rng: int | np.random.Generator | None = None,
+                   dtype: DTypeLike = np.float64, weight_std: float | None = None,
+                   bias_std: float = 0.1) -> Network:
     """A random network with ``layer_sizes = [D_i, D_1, ..., D_K, D_o]`` (K = 0: one linear layer).
 
     Weights are He-normal, std sqrt(2 / D_in) per layer, unless ``weight_std`` (a number) is given; biases

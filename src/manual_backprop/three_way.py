@@ -38,6 +38,8 @@ from .tolerances import (
     tolerance_for,
 )
 from .validate import (
+    ArrayLike,
+    Parameters,
     check_columns,
     check_forward_finite,
     check_gradient_finite,
@@ -74,20 +76,20 @@ def _compare_fd(analytic, witness: FdWitness, label: str, main) -> Comparison:
 
 
 def three_way_check(
-    all_weights,
-    all_biases,
-    net_input,
-    y,
+    all_weights: Parameters,
+    all_biases: Parameters,
+    net_input: ArrayLike,
+    y: ArrayLike,
     *,
     activation: str = "relu",
     loss: str = "least_squares",
     fd: str = "central",
-    step=None,
+    step: float | None = None,
     directions: int = 3,
-    rng=0,
+    rng: int | np.random.Generator | None = 0,
     fd_budget: float = FD_BUDGET,
     derivative: str = "gradient",
-    vector=None,
+    vector: object = None,
 ) -> ThreeWayReport | DerivativeReport:
     """Manual vs JAX, manual vs finite differences, JAX vs finite differences, per layer and tensor.
 

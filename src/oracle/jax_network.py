@@ -11,11 +11,13 @@ Kinks follow ``jax.nn``: relu'(0) = 0, and leaky_relu'(0) = 1 (``jax.nn.leaky_re
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numpy.typing import ArrayLike
 
 
 def _x64(enabled: bool):
@@ -289,7 +291,8 @@ def _check_finite_result(results, names, weights, biases, x, activation, what):
                      "parameters, input or target down")
 
 
-def jax_network_output(net_input, all_weights, all_biases, *, activation: str = "relu") -> np.ndarray:
+def jax_network_output(net_input: ArrayLike, all_weights: Sequence[ArrayLike],
+                       all_biases: Sequence[ArrayLike], *, activation: str = "relu") -> np.ndarray:
     """The network's output (D_o, N) for ``net_input`` (D_i, N), computed by JAX in the parameters' dtype."""
     _check_activation(activation)
     weights, biases, x, _, dtype = _prepare(all_weights, all_biases, net_input)
@@ -299,7 +302,8 @@ def jax_network_output(net_input, all_weights, all_biases, *, activation: str = 
     return output
 
 
-def jax_loss(all_weights, all_biases, net_input, y, *, activation: str = "relu", loss: str = "least_squares"):
+def jax_loss(all_weights: Sequence[ArrayLike], all_biases: Sequence[ArrayLike], net_input: ArrayLike,
+             y: ArrayLike, *, activation: str = "relu", loss: str = "least_squares") -> np.floating:
     """The loss summed over the batch, computed by JAX in the parameters' dtype (a NumPy scalar)."""
     _check_activation(activation)
     weights, biases, x, target, dtype = _prepare(all_weights, all_biases, net_input, y, loss)
@@ -309,8 +313,9 @@ def jax_loss(all_weights, all_biases, net_input, y, *, activation: str = "relu",
     return value[()]
 
 
-def jax_gradients(all_weights, all_biases, net_input, y, *, activation: str = "relu",
-                  loss: str = "least_squares"):
+def jax_gradients(all_weights: Sequence[ArrayLike], all_biases: Sequence[ArrayLike], net_input: ArrayLike,
+                  y: ArrayLike, *, activation: str = "relu",
+                  loss: str = "least_squares") -> tuple[list[np.ndarray], list[np.ndarray]]:
     """``jax.grad`` of the loss with respect to ``(all_weights, all_biases)``.
 
     Same signature and result as ``manual_backprop.manual_gradients``: ``net_input`` (D_i, N), ``y``
