@@ -57,6 +57,16 @@ def test_compare_gradients_compares_a_dict_of_arrays_by_key(network):
     json.dumps(missing.to_dict())
 
 
+def test_tolerances_of_a_dict_are_given_per_key():
+    expected = {"a": np.ones((2, 2)), "b": np.ones(3)}
+    actual = {"a": np.ones((2, 2)) + 1e-3, "b": np.ones(3)}
+    assert not compare_gradients(expected, actual).ok
+    assert compare_gradients(expected, actual, atol={"a": 1e-2, "b": 0.0}).ok
+    assert compare_gradients(expected, actual, allowance={"a": np.full((2, 2), 1e-2), "b": np.zeros(3)}).ok
+    with pytest.raises(ValueError, match="rtol must be a number >= 0"):
+        compare_gradients(expected, actual, rtol={"a": -1.0, "b": 0.0})
+
+
 def test_compare_gradients_compares_a_single_array(network):
     _, _, (g_w, _) = network
     assert compare_gradients(g_w[1], g_w[1].copy()).ok

@@ -498,8 +498,16 @@ def compare_gradients(
         if extra:
             notes += (f"actual has keys expected lacks: {', '.join(map(repr, extra))}",)
     return Comparison(
-        label, tuple(rows), float(np.max(rtol)), float(np.max(atol)), float(scale), notes
+        label, tuple(rows), _largest(rtol), _largest(atol), float(scale), notes
     )
+
+
+def _largest(value) -> float:
+    """The largest entry of a tolerance given as a number, an array, or a list or dict of them."""
+    parts = list(value.values()) if isinstance(value, Mapping) else value
+    if isinstance(parts, (list, tuple)):
+        return max((_largest(p) for p in parts), default=0.0)
+    return float(np.max(parts))
 
 
 def compare_pairs(expected, actual, *, rtol, atol, scale: float, include=None, one_sided=None) -> list:

@@ -9,7 +9,7 @@ a comparison turns its message into a failing row), and tolerance arguments (``c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -376,9 +376,10 @@ def check_tolerance(value, name: str):
     A negative or NaN tolerance would make every comparison pass (or fail) for nonsense reasons: a
     ``ValueError`` names the argument and the value.
     """
-    parts = value if isinstance(value, (list, tuple)) else [value]
+    parts = list(value.values()) if isinstance(value, Mapping) else value
+    parts = parts if isinstance(parts, (list, tuple)) else [parts]
     for part in parts:
-        if isinstance(part, (list, tuple)):
+        if isinstance(part, (list, tuple, Mapping)):
             check_tolerance(part, name)
             continue
         try:
