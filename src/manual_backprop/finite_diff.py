@@ -116,14 +116,15 @@ def check_memory(max_memory) -> float:
     return float(max_memory)
 
 
-def check_fd_size(weights, columns: int, method: str, max_memory: float = DEFAULT_MEMORY) -> None:
+def check_fd_size(weights, columns: int, method: str, max_memory: float = DEFAULT_MEMORY,
+                  cost: float | None = None) -> None:
     """Refuse a full finite-difference gradient whose cost or working memory would be absurd: more than
     ``FD_MAX_COST`` multiply-adds, or one perturbation needing more than both ``max_memory`` and
     ``FD_MAX_BLOCK_BYTES``; the error gives the estimate and names the directional check, which costs a
     few forward passes whatever the network's size."""
     advice = ("use three_way_check(..., fd='directional') (or directional_check), which costs a few forward "
               "passes")
-    cost = fd_cost(weights, columns, method)
+    cost = fd_cost(weights, columns, method) if cost is None else cost
     if cost > FD_MAX_COST:
         raise ValueError(
             f"a full {method} finite-difference gradient of this network would cost {cost:.1e} multiply-adds "
@@ -602,11 +603,8 @@ def fd_witness(weights, biases, target, act, loss, forward_pass, method, step, *
 
 def fd_cost(weights, columns: int, method: str = "central") -> float:
     """Multiply-adds of a full finite-difference gradient: each parameter's change runs the layers above."""
-    sizes = [w.size for w in weights]
-    above = np.cumsum([0] + sizes[::-1])[::-1][1:]  # above[k]: sum of sizes of layers k+1..K
-    params = [w.size + w.shape[0] for w in weights]
-    return float(
-        sum(p * (a + 1) for p, a in zip(params, above, strict=False))
-        * columns
-        * (2 if method == "central" else 1)
-    )
+    total, above = 0, 0  # above: the sizes of the layers above layer k, summed (plain ints: a few us)
+    for w in reversed(weights):
+        total += (w.size + w.shape[0]) * (above + 1)
+        above += w.size
+    return float(total * columns * (2 if method == "central" else 1))

@@ -151,7 +151,7 @@ def three_way_check(
                 "switched to directional"
             )
         else:
-            check_fd_size(weights, x.shape[1], fd)  # a budget past FD_MAX_COST does not make it sensible
+            check_fd_size(weights, x.shape[1], fd, cost=cost)  # a budget past FD_MAX_COST is no licence
     # Checked once here; every witness then runs on the checked arrays and this one forward pass.
     with np.errstate(over="ignore", invalid="ignore"):
         forward_pass = forward(weights, biases, x, act)
