@@ -110,7 +110,7 @@ def other_side_at_kink(derivative):
     return at_zero, (left if at_zero == right else right)
 
 
-def get_activation(name) -> Activation:
+def get_activation(name: str) -> Activation:
     """The activation called ``name``; a ValueError lists the choices for an unknown name."""
     try:
         return ACTIVATIONS[name]

@@ -15,11 +15,25 @@ The loss is summed over the batch, so N = 1 is the notebook exactly.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from .activations import Activation, get_activation
 from .losses import loss_gradient
-from .validate import check_activations_lists, check_columns, check_loss_name, check_parameters, check_target
+from .validate import (
+    Array,
+    ArrayLike,
+    Gradients,
+    Parameters,
+    check_activations_lists,
+    check_columns,
+    check_forward_finite,
+    check_gradient_finite,
+    check_loss_name,
+    check_parameters,
+    check_target,
+)
 
 
 def forward(weights, biases, net_input, act: Activation):
@@ -62,7 +76,8 @@ def backward(weights, all_f, all_h, dl_df_last, act: Activation, *, overwrite_f:
     return all_dl_dweights, all_dl_dbiases
 
 
-def compute_network_output(net_input, all_weights, all_biases, *, activation: str = "relu"):
+def compute_network_output(net_input: ArrayLike, all_weights: Parameters, all_biases: Parameters, *,
+                           activation: str = "relu") -> tuple[Array, list[Array], list[Array]]:
     """Run the network on ``net_input`` (D_i, N) and keep what backprop needs.
 
     Returns ``(net_output, all_f, all_h)``: the output (D_o, N); the K+1 pre-activations ``all_f[k]`` of
@@ -72,11 +87,15 @@ def compute_network_output(net_input, all_weights, all_biases, *, activation: st
     act = get_activation(activation)
     weights, biases, dtype = check_parameters(all_weights, all_biases)
     x = check_columns(net_input, "net_input", weights[0].shape[1], dtype)
-    return forward(weights, biases, x, act)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is a ValueError naming the layer
+        result = forward(weights, biases, x, act)
+    check_forward_finite(result[1])  # every all_f[k] is returned: each is checked (one sum apiece)
+    return result
 
 
-def backward_pass(all_weights, all_biases, all_f, all_h, y, *, activation: str = "relu",
-                  loss: str = "least_squares"):
+def backward_pass(all_weights: Parameters, all_biases: Parameters, all_f: Sequence[ArrayLike],
+                  all_h: Sequence[ArrayLike], y: ArrayLike, *, activation: str = "relu",
+                  loss: str = "least_squares") -> Gradients:
     """The notebook's backward pass, for a batch: dL/dOmega_k and dL/dbeta_k for every layer k.
 
     ``all_f`` and ``all_h`` are what ``compute_network_output`` stored; ``y`` is the target (D_o, N)
@@ -88,11 +107,14 @@ def backward_pass(all_weights, all_biases, all_f, all_h, y, *, activation: str =
     weights, _, dtype = check_parameters(all_weights, all_biases)
     all_f, all_h, columns = check_activations_lists(all_f, all_h, weights, dtype)
     target = check_target(y, loss, weights[-1].shape[0], columns, dtype)
-    return backward(weights, all_f, all_h, loss_gradient(loss, all_f[-1], target), act)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is a ValueError naming the layer
+        gradients = backward(weights, all_f, all_h, loss_gradient(loss, all_f[-1], target), act)
+    check_gradient_finite(*gradients)
+    return gradients
 
 
-def manual_gradients(all_weights, all_biases, net_input, y, *, activation: str = "relu",
-                     loss: str = "least_squares"):
+def manual_gradients(all_weights: Parameters, all_biases: Parameters, net_input: ArrayLike, y: ArrayLike, *,
+                     activation: str = "relu", loss: str = "least_squares") -> Gradients:
     """Forward then backward by hand: the gradient of the loss summed over the batch.
 
     ``net_input`` is (D_i, N), ``y`` is (D_o, N) (or class indices (N,) for softmax cross-entropy).
@@ -103,7 +125,12 @@ def manual_gradients(all_weights, all_biases, net_input, y, *, activation: str =
     weights, biases, dtype = check_parameters(all_weights, all_biases)
     x = check_columns(net_input, "net_input", weights[0].shape[1], dtype)
     target = check_target(y, loss, weights[-1].shape[0], x.shape[1], dtype)
-    net_output, all_f, all_h = forward(weights, biases, x, act)
-    # all_f is ours and needed no more: dL/df_K takes the place of the output f_K, each delta that of its f.
-    dl_df_last = loss_gradient(loss, net_output, target, out=net_output)
-    return backward(weights, all_f, all_h, dl_df_last, act, overwrite_f=True)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is a ValueError naming the layer
+        net_output, all_f, all_h = forward(weights, biases, x, act)
+        # Before backward writes over all_f: an output that overflowed names its first layer that did.
+        check_forward_finite(all_f, net_output, "the output")
+        # all_f is ours and needed no more: dL/df_K takes the place of f_K, each delta that of its f.
+        dl_df_last = loss_gradient(loss, net_output, target, out=net_output)
+        gradients = backward(weights, all_f, all_h, dl_df_last, act, overwrite_f=True)
+    check_gradient_finite(*gradients)
+    return gradients

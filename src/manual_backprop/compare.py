@@ -9,13 +9,15 @@ table (``str``) and ``to_dict`` are views of them.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .tolerances import gradient_scale, tolerance_for
-from .validate import as_gradient_array, check_tolerance
+from .validate import ArrayLike, as_gradient_array, as_real_array, check_tolerance
 
 KINDS = ("weights", "biases")
 
@@ -59,13 +61,17 @@ class TensorComparison:
     excluded: int = 0
     one_sided: int = 0
     message: str = ""
+    key: str = ""  # the tensor's name where the gradient is not the pair: a dict key, "[i]" or "array"
 
     @property
     def name(self) -> str:
+        if self.key:
+            return self.key
         return f"{'Omega' if self.kind == 'weights' else 'beta'}_{self.layer}"
 
     def to_dict(self) -> dict:
         return {
+            "name": self.name,
             "layer": self.layer,
             "kind": self.kind,
             "shape": list(self.shape),
@@ -120,8 +126,8 @@ class Comparison:
         return {
             "label": self.label,
             "ok": self.ok,
-            "rtol": self.rtol,
-            "atol": self.atol,
+            "rtol": _number(self.rtol),
+            "atol": _number(self.atol),
             "scale": _number(self.scale),
             "excluded": self.excluded,
             "one_sided": self.one_sided,
@@ -220,7 +226,10 @@ def compare_tensors(items, *, scale: float) -> list:
     for i, it in enumerate(items):
         layer, kind, expected = it.layer, it.kind, it.expected
         shape = tuple(expected.shape)
-        actual, problem = as_gradient_array(it.actual)
+        if isinstance(it.actual, _Missing):
+            actual, problem = None, it.actual.message
+        else:
+            actual, problem = as_gradient_array(it.actual)
         if actual is not None:
             items[i] = it._replace(actual=actual)
         actual_shape = None if actual is None else tuple(actual.shape)
@@ -311,41 +320,161 @@ def _failure_message(expected, actual, worst_actual) -> str:
     return ""
 
 
+class _Missing(NamedTuple):
+    """An actual tensor that is not there (a missing dict key, a list too short), with the reason."""
+
+    message: str
+
+
+def _is_array(value) -> bool:
+    if isinstance(value, np.ndarray):
+        return True
+    return hasattr(value, "__array__") and not isinstance(value, (str, bytes))
+
+
+def _structure(expected) -> str:
+    """What ``expected`` is: "pair" (two lists of arrays), "list", "dict" or "array"; else a TypeError."""
+    if isinstance(expected, Mapping):
+        return "dict"
+    if _is_array(expected):
+        return "array"
+    if isinstance(expected, (list, tuple)):
+        if len(expected) == 2 and all(isinstance(p, (list, tuple)) and all(map(_is_array, p))
+                                      for p in expected):  # fmt: skip
+            return "pair"
+        if len(expected) and all(map(_is_array, expected)):
+            return "list"
+    raise TypeError(
+        "expected must be a gradient: a pair of lists of arrays (all_dl_dweights, all_dl_dbiases), a list of "
+        f"arrays, a dict of arrays or one array; got {_describe(expected)}"
+    )
+
+
+def _describe(value) -> str:
+    if isinstance(value, (list, tuple)):
+        inner = sorted({type(v).__name__ for v in value})
+        return f"a {type(value).__name__} of {len(value)} ({', '.join(inner) or 'nothing'})"
+    return f"a {type(value).__name__}"
+
+
+def _tensors(value, structure: str, keys: list):
+    """``value`` in ``structure`` as one entry per key (None where a part is missing), never raising: the
+    actual gradient's tensors, or a ``_Missing`` saying how the structure differs."""
+    if structure == "array":
+        return [value]
+    if structure == "dict":
+        if not isinstance(value, Mapping):
+            return [_Missing(f"expected a dict with key {k!r}, got {type(value).__name__}") for k in keys]
+        return [value[k] if k in value else _Missing(f"missing key {k!r}") for k in keys]
+    if not isinstance(value, (list, tuple)) or _is_array(value):
+        return [_Missing(f"expected a list of {len(keys)} arrays, got {type(value).__name__}")] * len(keys)
+    items = list(value)
+    return [items[i] if i < len(items) else _Missing(f"missing: the list has {len(items)} entries")
+            for i in range(len(keys))]  # fmt: skip
+
+
+def _per_tensor(value, structure: str, keys: list, name: str, shapes=None):
+    """A per-tensor argument (``include``, ``rtol``, ``atol``, ``allowance``): None or a scalar for all
+    tensors, or the expected gradient's structure; a ValueError naming ``name`` otherwise. With ``shapes``,
+    each part must be a boolean mask of its tensor's shape."""
+    if value is None or (np.ndim(value) == 0 and not isinstance(value, (list, tuple, Mapping))):
+        if shapes is not None and value is not None:
+            raise ValueError(f"{name} must be None or boolean masks shaped like expected, got {value!r}")
+        return [value] * len(keys)
+    if structure == "dict":
+        parts = [value.get(k) for k in keys] if isinstance(value, Mapping) else None
+    elif structure == "array":
+        parts = [value]
+    else:
+        parts = list(value) if isinstance(value, (list, tuple)) and len(value) == len(keys) else None
+    if parts is None:
+        raise ValueError(f"{name} must have expected's structure ({structure} of {len(keys)}), got "
+                         f"{_describe(value)}")
+    if shapes is not None:
+        masks = []
+        for key, part, shape in zip(keys, parts, shapes, strict=True):
+            mask = None if part is None else np.asarray(part)
+            if mask is not None and (mask.dtype != bool or mask.shape != shape):
+                raise ValueError(f"{name}[{key!r}] must be a boolean mask of shape {shape}, got "
+                                 f"{mask.dtype} {mask.shape}")
+            masks.append(mask)
+        return masks
+    return parts
+
+
+def _pair_masks(include, expected_w, expected_b):
+    """``include`` for a pair: None, or a pair of lists of boolean masks of the tensors' shapes."""
+    if include is None:
+        return None
+    if not (isinstance(include, (list, tuple)) and len(include) == 2 and all(
+            isinstance(p, (list, tuple)) and len(p) == len(expected_w) for p in include)):  # fmt: skip
+        raise ValueError(f"include must be None or a pair of lists of {len(expected_w)} boolean masks "
+                         f"(weights, biases), like expected; got {_describe(include)}")
+    for part, (masks, tensors) in enumerate(zip(include, (expected_w, expected_b), strict=True)):
+        for k, (mask, tensor) in enumerate(zip(masks, tensors, strict=True)):
+            m = np.asarray(mask)
+            if m.dtype != bool or m.shape != tensor.shape:
+                raise ValueError(f"include[{part}][{k}] must be a boolean mask of shape {tensor.shape}, got "
+                                 f"{m.dtype} {m.shape}")
+    return include
+
+
 def compare_gradients(
-    expected,
-    actual,
+    expected: object,
+    actual: object,
     *,
-    rtol=None,
-    atol=None,
-    dtype=None,
+    rtol: float | ArrayLike | None = None,
+    atol: float | ArrayLike | None = None,
+    dtype: DTypeLike | None = None,
     kind: str = "analytic",
-    scale=None,
-    include=None,
-    allowance=None,
+    scale: float | None = None,
+    include: object = None,
+    allowance: object = None,
     label: str = "expected vs actual",
 ) -> Comparison:
-    """Compare two gradients ``(all_dl_dweights, all_dl_dbiases)`` tensor by tensor.
+    """Compare two gradients tensor by tensor.
 
-    ``expected`` is trusted (it sets the shapes and, unless ``scale`` is given, the scale: its largest
-    entry); ``actual`` may be anything a user returned (a wrong shape or a missing tensor is a failing
-    row, not an exception). ``rtol``/``atol`` default to ``tolerance_for(dtype, kind)`` with ``dtype``
-    that of ``expected``; a negative or NaN ``rtol``, ``atol`` or ``scale`` is a ``ValueError``.
-    ``include`` is an optional pair of lists of boolean masks (True: compare). ``allowance`` is an
-    optional pair of lists of absolute per-entry allowances, shaped like the gradient, added to the
-    table's (e.g. ``tolerances.rounding_allowance``: the rounding error this computation can carry).
-    Returns a ``Comparison`` with one row per tensor, layer by layer, weights before biases.
+    ``expected`` is trusted: the pair ``(all_dl_dweights, all_dl_dbiases)`` of lists of arrays, a list of
+    arrays, a dict of arrays, or one array (anything else is a TypeError naming it); ``actual`` is compared
+    like with like, and may be anything a user returned (a wrong shape, a missing tensor or key, another
+    structure is a failing row, not an exception). ``expected`` sets the shapes and, unless ``scale`` is
+    given, the scale: its largest entry. ``rtol``/``atol`` default to ``tolerance_for(dtype, kind)`` with
+    ``dtype`` that of ``expected``; a negative or NaN ``rtol``, ``atol`` or ``scale`` is a ``ValueError``.
+    ``include`` is optional boolean masks (True: compare) in ``expected``'s structure. ``allowance`` is
+    optional absolute per-entry allowances in that structure, added to the table's (e.g.
+    ``tolerances.rounding_allowance``: the rounding error this computation can carry). Returns a
+    ``Comparison`` with one row per tensor: for the pair, layer by layer, weights before biases.
     """
-    expected_w, expected_b = expected
+    structure = _structure(expected)
+    if structure == "pair":
+        expected_w, expected_b = ([as_real_array(a, f"expected[{p}][{k}]") for k, a in enumerate(part)]
+                                  for p, part in enumerate(expected))  # fmt: skip
+        if len(expected_w) != len(expected_b) or not expected_w:
+            raise ValueError(f"expected has {len(expected_w)} weight and {len(expected_b)} bias gradients: "
+                             "one of each per layer, at least one layer")
+        expected = (expected_w, expected_b)
+        include = _pair_masks(include, expected_w, expected_b)
+        arrays = expected_w + expected_b
+    else:
+        keys = (list(expected) if structure == "dict" else ["array"] if structure == "array"
+                else [f"[{i}]" for i in range(len(expected))])  # fmt: skip
+        values = list(expected.values()) if structure == "dict" else [expected] if structure == "array" \
+            else list(expected)
+        arrays = [as_real_array(a, f"expected[{k!r}]" if structure == "dict" else f"expected{k}")
+                  for k, a in zip(keys, values, strict=True)]  # fmt: skip
     if dtype is None:
-        dtype = expected_w[0].dtype
+        dtype = np.result_type(*arrays)
     tolerance = tolerance_for(dtype, kind)
     rtol = tolerance.rtol if rtol is None else check_tolerance(rtol, "rtol")
     atol = tolerance.atol if atol is None else check_tolerance(atol, "atol")
-    scale = gradient_scale(expected) if scale is None else float(check_tolerance(scale, "scale"))
+    scale = gradient_scale(arrays) if scale is None else float(check_tolerance(scale, "scale"))
     notes = ()
     entry_atol = atol
     if allowance is not None:
         check_tolerance(allowance, "allowance")
+        if structure != "pair":
+            allowance = _per_tensor(allowance, structure, keys, "allowance")
+            allowance = [allowance, []]
         # The comparison's absolute part is atol * scale per entry: the allowance joins it there.
         unit = scale if scale > 0 else 1.0
         entry_atol = [[np.asarray(atol, np.float64) * (scale / unit) + np.asarray(a, np.float64) / unit
@@ -353,10 +482,32 @@ def compare_gradients(
         scale = unit
         largest = max((float(np.max(a, initial=0.0)) for part in allowance for a in part), default=0.0)
         notes = (f"allowance for rounding in {np.dtype(dtype).name}: up to {largest:.2e} per entry",)
-    rows = compare_pairs(expected, actual, rtol=rtol, atol=entry_atol, scale=scale, include=include)
+    if structure == "pair":
+        rows = compare_pairs(expected, actual, rtol=rtol, atol=entry_atol, scale=scale, include=include)
+    else:
+        shapes = [a.shape for a in arrays]
+        masks = _per_tensor(include, structure, keys, "include", shapes)
+        rtols = _per_tensor(rtol, structure, keys, "rtol")
+        atols = entry_atol[0] if allowance is not None else _per_tensor(atol, structure, keys, "atol")
+        parts = zip(arrays, _tensors(actual, structure, keys), masks, rtols, atols, strict=True)
+        items = [TensorPair(i, "tensor", e, a, m, r, t, 0) for i, (e, a, m, r, t) in enumerate(parts)]
+        rows = [replace(row, key=key)
+                for row, key in zip(compare_tensors(items, scale=scale), keys, strict=True)]  # fmt: skip
+        mapping = structure == "dict" and isinstance(actual, Mapping)
+        extra = sorted(set(actual) - set(keys), key=str) if mapping else []
+        if extra:
+            notes += (f"actual has keys expected lacks: {', '.join(map(repr, extra))}",)
     return Comparison(
-        label, tuple(rows), float(np.max(rtol)), float(np.max(atol)), float(scale), notes
+        label, tuple(rows), _largest(rtol), _largest(atol), float(scale), notes
     )
+
+
+def _largest(value) -> float:
+    """The largest entry of a tolerance given as a number, an array, or a list or dict of them."""
+    parts = list(value.values()) if isinstance(value, Mapping) else value
+    if isinstance(parts, (list, tuple)):
+        return max((_largest(p) for p in parts), default=0.0)
+    return float(np.max(parts))
 
 
 def compare_pairs(expected, actual, *, rtol, atol, scale: float, include=None, one_sided=None) -> list:

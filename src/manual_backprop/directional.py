@@ -19,10 +19,12 @@ the gradient), ``inconclusive`` and ``verdict`` ("ok", "FAIL" or "inconclusive")
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .compare import _number, fmt, render_table
 from .directions import LossLine, abs_dot, check_count, checked, dot, make_directions, relative_step, verdict
@@ -191,9 +193,11 @@ def _direction_row(line: LossLine, v, gradient, index: int, step: float, allowed
         s, shrinks = s * SHRINK, shrinks + 1
 
 
-def directional_check(all_weights, all_biases, net_input, y, gradients, *, activation: str = "relu",
-                      loss: str = "least_squares", directions: int = 3, rng=0,
-                      step=None) -> DirectionalReport:
+def directional_check(all_weights: Sequence[ArrayLike], all_biases: Sequence[ArrayLike], net_input: ArrayLike,
+                      y: ArrayLike, gradients: object, *, activation: str = "relu",
+                      loss: str = "least_squares", directions: int = 3,
+                      rng: int | np.random.Generator | None = 0,
+                      step: float | None = None) -> DirectionalReport:
     """Check ``gradients`` = ``(all_dl_dweights, all_dl_dbiases)`` along ``directions`` (>= 1) directions.
 
     Costs one forward pass for theta plus two per direction (two more per shrink near a kink, and two to

@@ -21,23 +21,44 @@ from __future__ import annotations
 import math
 import numbers
 from itertools import accumulate
-from typing import NamedTuple
+from typing import Literal, NamedTuple, overload
 
 import numpy as np
+from numpy.typing import DTypeLike, NDArray
 
 from .activations import get_activation
 from .backprop import forward
-from .losses import loss_terms
-from .tolerances import tolerance_for
-from .validate import check_columns, check_loss_name, check_parameters, check_target
+from .losses import loss_gradient, loss_term_magnitudes, loss_terms
+from .tolerances import (
+    FD_ACTIVATION_ULPS,
+    FD_CURVATURE_SHARE,
+    FD_LOSS_ULPS,
+    FD_MAX_BLOCK_BYTES,
+    FD_MAX_COST,
+    FD_ROUNDING_FACTOR,
+    tolerance_for,
+)
+from .validate import (
+    Array,
+    ArrayLike,
+    Gradients,
+    Parameters,
+    check_columns,
+    check_forward_finite,
+    check_gradient_finite,
+    check_loss_name,
+    check_parameters,
+    check_target,
+)
 
 METHODS = ("central", "forward", "backward")
+Kinks = tuple[list[NDArray[np.bool_]], list[NDArray[np.bool_]]]  # masks of the entries that crossed a kink
 SIGNS = {"central": (1, -1), "forward": (1,), "backward": (-1,)}  # the directions of each method's moves
 DEFAULT_MEMORY = 8 * 2**20  # bytes of working arrays per batch of perturbations: small, to stay in cache
 WIDE = 32  # layers of this many units or more: perturbations join through their own row, idle ones dropped
 
 
-def default_step(dtype, method: str = "central") -> float:
+def default_step(dtype: DTypeLike, method: str = "central") -> float:
     """The base step for ``dtype``; a parameter theta is moved by base * max(1, |theta|).
 
     A one-sided difference errs by O(s) (truncation) plus O(eps / s) (rounding), smallest near
@@ -59,6 +80,63 @@ def check_method_and_step(method, step):
             raise ValueError(f"step must be a finite number > 0 (or None for the default), got {step!r}")
         step = float(step)
     return method, step
+
+
+def check_step_resolves(step: float | None, weights, biases, dtype) -> None:
+    """A ValueError when a given absolute ``step`` is too small to move the network: theta + step rounds to
+    theta (and f + step h to f) in ``dtype`` once step < eps max(1, max |theta|), and every difference
+    would be 0 (or 0 / 0 where the step itself underflows, as 1e-50 does in float32). Names the smallest
+    usable step. None (the default steps) always resolves."""
+    if step is None:
+        return
+    largest = max(max(float(np.max(np.abs(w))), float(np.max(np.abs(b)))) for w, b in zip(weights, biases,
+                                                                                          strict=True))
+    smallest = float(np.finfo(dtype).eps) * max(1.0, largest)
+    if step < smallest:
+        raise ValueError(
+            f"step={step!r} is below the smallest usable step {smallest:.2e} in {np.dtype(dtype).name} "
+            f"(eps x max(1, max |theta|) = {np.finfo(dtype).eps:.1e} x {max(1.0, largest):.3g}): theta + "
+            f"step rounds to theta and every difference would be 0. Take step >= {smallest:.2e} (better "
+            f"near {default_step(dtype, 'central'):.0e} x max(1, |theta|)), or step=None for the defaults"
+        )
+
+
+def per_perturbation_bytes(weights, columns: int, dtype) -> int:
+    """Working memory of one perturbation (bytes): the perturbed rows it carries up the layers, a (D_{k+1},
+    N) array per sign at the widest output and a few temporaries (the input width is never carried)."""
+    widest = max(w.shape[0] for w in weights)
+    return 8 * widest * columns * np.dtype(dtype).itemsize
+
+
+def check_memory(max_memory) -> float:
+    """``max_memory`` checked: a number of bytes >= 1, or ``float('inf')`` for no limit (a float)."""
+    if isinstance(max_memory, bool) or not isinstance(max_memory, numbers.Real) or not max_memory >= 1:
+        raise ValueError(f"max_memory must be a number of bytes >= 1 (or float('inf'): no limit), got "
+                         f"{max_memory!r}")
+    return float(max_memory)
+
+
+def check_fd_size(weights, columns: int, method: str, max_memory: float = DEFAULT_MEMORY,
+                  cost: float | None = None) -> None:
+    """Refuse a full finite-difference gradient whose cost or working memory would be absurd: more than
+    ``FD_MAX_COST`` multiply-adds, or one perturbation needing more than both ``max_memory`` and
+    ``FD_MAX_BLOCK_BYTES``; the error gives the estimate and names the directional check, which costs a
+    few forward passes whatever the network's size."""
+    advice = ("use three_way_check(..., fd='directional') (or directional_check), which costs a few forward "
+              "passes")
+    cost = fd_cost(weights, columns, method) if cost is None else cost
+    if cost > FD_MAX_COST:
+        raise ValueError(
+            f"a full {method} finite-difference gradient of this network would cost {cost:.1e} multiply-adds "
+            f"(the limit is {FD_MAX_COST:.0e}, some minutes of NumPy): {advice}"
+        )
+    need = per_perturbation_bytes(weights, columns, weights[0].dtype)
+    if need > max(max_memory, FD_MAX_BLOCK_BYTES):
+        raise ValueError(
+            f"one perturbation of this network needs about {need / 2**30:.1f} GiB of working arrays "
+            f"(max_memory={max_memory:.3g} bytes; without it the limit is {FD_MAX_BLOCK_BYTES / 2**30:.0f} "
+            f"GiB): {advice}, or pass a larger max_memory (float('inf'): no limit)"
+        )
 
 
 class Block(NamedTuple):
@@ -234,16 +312,34 @@ def _all_steps(weights, biases, dtype, method: str, step):
     return [(base_step * np.maximum(1, np.abs(theta))).astype(dtype, copy=False) for theta in augmented]
 
 
-def numerical_gradients(all_weights, all_biases, net_input, y, *, activation: str = "relu",
-                        loss: str = "least_squares", method: str = "central", step=None,
-                        return_kinks: bool = False, max_memory: int = DEFAULT_MEMORY):
+@overload
+def numerical_gradients(all_weights: Parameters, all_biases: Parameters, net_input: ArrayLike,
+                        y: ArrayLike, *,
+                        activation: str = ..., loss: str = ..., method: str = ..., step: float | None = ...,
+                        return_kinks: Literal[False] = ..., max_memory: float = ...) -> Gradients: ...
+@overload
+def numerical_gradients(all_weights: Parameters, all_biases: Parameters, net_input: ArrayLike,
+                        y: ArrayLike, *,
+                        activation: str = ..., loss: str = ..., method: str = ..., step: float | None = ...,
+                        return_kinks: Literal[True], max_memory: float = ...
+                        ) -> tuple[list[Array], list[Array], Kinks]: ...
+def numerical_gradients(all_weights: Parameters, all_biases: Parameters, net_input: ArrayLike,
+                        y: ArrayLike, *,
+                        activation: str = "relu", loss: str = "least_squares", method: str = "central",
+                        step: float | None = None, return_kinks: bool = False,
+                        max_memory: float = DEFAULT_MEMORY) -> Gradients | tuple:
     """Finite-difference estimate of the gradient of the loss, one difference quotient per parameter.
 
     ``method``: "central" (default), (L(theta + s) - L(theta - s)) / 2s; "forward", the notebook's
     (L(theta + s) - L(theta)) / s; or "backward", (L(theta) - L(theta - s)) / s. ``step``: an absolute
     step s for every parameter (the notebook's ``delta_fd = 1e-6`` with "forward"), or None for
-    ``default_step(dtype, method) * max(1, |theta|)``. ``max_memory`` bounds the bytes of working arrays
-    per block of perturbations.
+    ``default_step(dtype, method) * max(1, |theta|)``; a step too small to move theta (below
+    eps max(1, max |theta|)) is a ValueError naming the smallest usable one. ``max_memory`` bounds the bytes
+    of working arrays per block of perturbations (``float('inf')``: no limit, one block); a block holds at
+    least one perturbation, and a network whose one perturbation needs more than both ``max_memory`` and
+    ``tolerances.FD_MAX_BLOCK_BYTES``, or whose full gradient would cost more than
+    ``tolerances.FD_MAX_COST`` multiply-adds, is refused with the estimate (the directional check of
+    ``three_way_check(fd="directional")`` costs a few forward passes instead).
 
     Returns ``(all_dl_dweights, all_dl_dbiases)`` with the parameters' shapes and dtype; with
     ``return_kinks=True`` also ``(all_kinks_weights, all_kinks_biases)``, boolean arrays of the same
@@ -253,28 +349,48 @@ def numerical_gradients(all_weights, all_biases, net_input, y, *, activation: st
     act = get_activation(activation)
     loss = check_loss_name(loss)
     method, step = check_method_and_step(method, step)
-    if isinstance(max_memory, bool) or not isinstance(max_memory, numbers.Real) or not max_memory >= 1:
-        raise ValueError(f"max_memory must be a number of bytes >= 1, got {max_memory!r}")
+    max_memory = check_memory(max_memory)
+    if not isinstance(return_kinks, (bool, np.bool_)):
+        raise TypeError(f"return_kinks must be True or False, got {return_kinks!r}")
     weights, biases, dtype = check_parameters(all_weights, all_biases)
     x = check_columns(net_input, "net_input", weights[0].shape[1], dtype)
     target = check_target(y, loss, weights[-1].shape[0], x.shape[1], dtype)
-    return fd_gradients(weights, biases, target, act, loss, forward(weights, biases, x, act), method=method,
-                        step=step, return_kinks=return_kinks, max_memory=max_memory)
+    check_step_resolves(step, weights, biases, dtype)
+    check_fd_size(weights, x.shape[1], method, max_memory)  # before the forward pass allocates anything
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is a ValueError naming the layer
+        forward_pass = forward(weights, biases, x, act)
+        check_forward_finite(forward_pass[1], forward_pass[0], "the output")
+        result = fd_gradients(weights, biases, target, act, loss, forward_pass, method=method, step=step,
+                              return_kinks=return_kinks, max_memory=max_memory)
+    check_gradient_finite(result[0], result[1], "the finite-difference gradient",
+                          "a perturbed loss overflowed: take a smaller step, or scale the parameters down")
+    return result
 
 
 def fd_gradients(weights, biases, target, act, loss: str, forward_pass, *, method: str = "central", step=None,
-                 return_kinks: bool = False, max_memory: int = DEFAULT_MEMORY):
+                 return_kinks: bool = False, max_memory: float = DEFAULT_MEMORY,
+                 return_curvature: bool = False, all_steps=None):
     """``numerical_gradients`` on checked arrays (unchecked): ``forward_pass`` is ``backprop.forward``'s
-    ``(net_output, all_f, all_h)`` for these parameters (read, never written), ``target`` the checked one."""
+    ``(net_output, all_f, all_h)`` for these parameters (read, never written), ``target`` the checked one;
+    ``all_steps``, when given, ``_all_steps``' result for this method and step (computed once by a caller
+    that needs it too).
+
+    ``return_curvature`` (central only) also returns, after the kinks, |L(theta + s) - 2 L(theta) +
+    L(theta - s)| / s per entry: the gap between the two one-sided quotients, twice a bound on the central
+    quotient's truncation error wherever the loss keeps its curvature's sign over the step (the derivative
+    then lies between the one-sided quotients): large where a step crosses a soft kink (a saturating
+    output, softplus at logits of 1e6), negligible elsewhere."""
     net_output, all_f, all_h = forward_pass
     x, dtype = all_h[0], weights[0].dtype
     signs = np.array(SIGNS[method], dtype)
     perturber = _Perturber(weights, act, loss, target, all_f, all_h, signs, return_kinks)
     base_terms = loss_terms(loss, net_output, target)[:, None, :]
-    all_steps = _all_steps(weights, biases, dtype, method, step)
-    widest = max(max(w.shape) for w in weights)
-    per_perturbation = 8 * widest * x.shape[1] * dtype.itemsize  # a few (D, N) arrays live per perturbation
-    batches = _plan(weights, len(signs), max(1, int(max_memory) // per_perturbation))
+    if all_steps is None:
+        all_steps = _all_steps(weights, biases, dtype, method, step)
+    per_perturbation = per_perturbation_bytes(weights, x.shape[1], dtype)
+    total = len(signs) * sum(w.size + w.shape[0] for w in weights)
+    chunk = total if math.isinf(max_memory) else max(1, int(max_memory) // per_perturbation)
+    batches = _plan(weights, len(signs), chunk)
 
     # The quotients of every augmented matrix [Omega_k | beta_k], raveled, one layer after another; a
     # block is a contiguous run of its layer's entries, and a single batch is all of them, in order.
@@ -283,14 +399,20 @@ def fd_gradients(weights, biases, target, act, loss: str, forward_pass, *, metho
     single = len(batches) == 1
     every = None if single else np.empty(offsets[-1], dtype)
     every_kink = np.zeros(offsets[-1], bool) if return_kinks else None  # all False for smooth activations
+    curving = return_curvature and method == "central"
+    every_curve = np.zeros(offsets[-1], dtype) if curving else None
     for batch in batches:
         terms, alive, kinks = perturber.loss_terms(batch, all_steps)
         size = sum(b.size for b in batch)
-        quotients = _quotients(terms, alive, size, base_terms, _batch_steps(all_steps, batch), method)
+        steps = _batch_steps(all_steps, batch)
+        if curving:
+            curve = _curvature(terms, alive, size, base_terms, steps)
+        quotients = _quotients(terms, alive, size, base_terms, steps, method)
         kinks = kinks.any(axis=0) if kinks is not None else None
         if single:
             every = quotients
             every_kink = every_kink if kinks is None else kinks
+            every_curve = curve if curving else None
             break
         start = 0
         for b in batch:
@@ -298,11 +420,27 @@ def fd_gradients(weights, biases, target, act, loss: str, forward_pass, *, metho
             every[first:first + b.size] = quotients[start:start + b.size]
             if kinks is not None:
                 every_kink[first:first + b.size] = kinks[start:start + b.size]
+            if curving:
+                every_curve[first:first + b.size] = curve[start:start + b.size]
             start += b.size
-    grads = _split(every, offsets, weights)
+    out = _split(every, offsets, weights)
     if return_kinks:
-        return (*grads, _split(every_kink, offsets, weights))
-    return grads
+        out = (*out, _split(every_kink, offsets, weights))
+    if return_curvature:
+        out = (*out, None if every_curve is None else _split(every_curve, offsets, weights, copy=False))
+    return out
+
+
+def _curvature(terms, alive, size: int, base_terms, steps):
+    """|L(theta + s) - 2 L(theta) + L(theta - s)| / s per perturbation of a central batch (see
+    ``fd_gradients``); each one-sided difference of the terms is exact where they are close."""
+    ups = terms[:, 0] - base_terms
+    ups += terms[:, 1] - base_terms
+    sums = np.abs(ups.sum(axis=(0, 2)))
+    if alive is not None:
+        sums, moving_sums = np.zeros(size, sums.dtype), sums
+        sums[alive] = moving_sums
+    return sums / steps
 
 
 def _quotients(terms, alive, size: int, base_terms, steps, method: str):
@@ -331,11 +469,56 @@ def _batch_steps(all_steps, batch):
     return np.concatenate([all_steps[b.layer][b.rows, b.cols].ravel() for b in batch])
 
 
-def _split(every, offsets, weights):
-    """The raveled augmented matrices in ``every`` as the lists (all for Omega_k, all for beta_k)."""
+def _split(every, offsets, weights, copy: bool = True):
+    """The raveled augmented matrices in ``every`` as the lists (all for Omega_k, all for beta_k): new
+    arrays, or views of ``every`` with ``copy=False``."""
     augmented = [every[start:stop].reshape(omega.shape[0], -1)
                  for start, stop, omega in zip(offsets, offsets[1:], weights, strict=False)]
+    if not copy:
+        return [g[:, :-1] for g in augmented], [g[:, -1:] for g in augmented]
     return [g[:, :-1].copy() for g in augmented], [g[:, -1:].copy() for g in augmented]
+
+
+def rounding_per_layer(weights, target, act, loss: str, forward_pass) -> list[float]:
+    """``E[k]``: a bound on the rounding that one perturbed evaluation of the loss carries, for a perturbation
+    joining at layer k (each entry of Omega_k, beta_k), in absolute units of the loss.
+
+    The batch adds each change to the base pass, f_k + df_k, and a(f_k + df_k) - h_{k+1}: each rounds to
+    eps of |f_k| and of |h_{k+1}| (a few eps for a transcendental a), however small the change, and each
+    loss term rounds to eps of its operands (``losses.loss_term_magnitudes``); the layers below k are the
+    base pass, the same in every evaluation. Carried to the loss to first order, an error e in f_k moves it
+    by delta_k e: bounded here by a backward pass over magnitudes, m_K = |dL/df_K|,
+    m_{k-1} = |a'(f_{k-1})| (|Omega_k|^T m_k), so no cancellation of the true deltas is counted on, and the
+    backward pass under test is not used. A difference quotient over a step s then carries up to
+    2 E[k] / (2 s) (central) or 2 E[k] / s (one-sided): the floor below which it cannot tell gradients apart.
+    """
+    net_output, all_f, all_h = forward_pass
+    eps = float(np.finfo(weights[0].dtype).eps)
+    # float32 magnitudes are carried in float64: products of large ones could overflow float32
+    cast = (lambda a: a) if weights[0].dtype == np.float64 else (lambda a: np.asarray(a, np.float64))
+    last = len(weights) - 1
+    per_layer = [0.0] * (last + 1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        m = np.abs(cast(loss_gradient(loss, net_output, target)))
+        total = FD_LOSS_ULPS * float(cast(loss_term_magnitudes(loss, net_output, target)).sum())
+        for k in reversed(range(last + 1)):
+            total += float(np.vdot(m, np.abs(cast(all_f[k]))))
+            per_layer[k] = total
+            if k > 0:
+                g = np.abs(cast(weights[k])).T @ m  # bounds |dL/dh_k|, h_k = a(f_{k-1})
+                total += FD_ACTIVATION_ULPS * float(np.vdot(g, np.abs(cast(all_h[k]))))
+                m = g * cast(act.slope(all_f[k - 1]))  # every a here is non-decreasing: a' >= 0
+    return [eps * e for e in per_layer]
+
+
+def rounding_floor(per_layer, all_steps, method: str):
+    """The per-entry floor of the difference quotients, ``[floors of weights, floors of biases]`` (float64
+    arrays of the parameters' shapes), from ``rounding_per_layer`` and the steps of ``_all_steps``."""
+    share = FD_ROUNDING_FACTOR * (1.0 if method == "central" else 2.0)  # 2 E / 2s, or 2 E / s
+    floors = [share * e / np.asarray(steps, np.float64)
+              for e, steps in zip(per_layer, all_steps, strict=True)]  # fmt: skip
+    return [[f[:, :-1] if f.ndim else float(f) for f in floors],
+            [f[:, -1:] if f.ndim else float(f) for f in floors]]  # fmt: skip
 
 
 class FdWitness(NamedTuple):
@@ -355,21 +538,45 @@ class FdWitness(NamedTuple):
     crossed: int = 0
     one_sided: int = 0
     excluded: int = 0
+    floor: list | None = None  # [weights, biases]: per-entry floors (rounding, and truncation), absolute
+    rounding: float = 0.0  # the largest entry's rounding floor alone (``rounding_floor``)
 
 
-def fd_witness(weights, biases, target, act, loss, forward_pass, method, step) -> FdWitness:
+def fd_witness(weights, biases, target, act, loss, forward_pass, method, step, *, floor: bool = True
+               ) -> FdWitness:
     """Finite differences by ``method`` with the kink rule, on checked arrays (see ``fd_gradients``): an entry
     whose difference crossed a kink takes the one-sided difference of a side where no unit changes state,
-    with the forward tolerance; entries that cross on both sides are excluded."""
+    with the forward tolerance; entries that cross on both sides are excluded.
+
+    ``floor``: also the per-entry floor below which the differences cannot resolve (their rounding,
+    ``rounding_floor``, and for central differences their truncation, bounded by the gap between the
+    one-sided quotients), to be added to the absolute tolerance. It only loosens a comparison, so a caller
+    may first compare without it (``floor=False``, cheaper) and ask for it when that comparison fails."""
     dtype = weights[0].dtype
-    fd_w, fd_b, kinks = fd_gradients(
-        weights, biases, target, act, loss, forward_pass, method=method, step=step, return_kinks=True
-    )
+    all_steps = _all_steps(weights, biases, dtype, method, step)
+    fd_w, fd_b, kinks, *curvature = fd_gradients(weights, biases, target, act, loss, forward_pass,
+                                                 method=method, return_kinks=True, return_curvature=floor,
+                                                 all_steps=all_steps)
     values = [list(fd_w), list(fd_b)]
     main = tolerance_for(dtype, method)
+    rounding = 0.0
+    if floor:
+        per_layer = rounding_per_layer(weights, target, act, loss, forward_pass)
+        floor = rounding_floor(per_layer, all_steps, method)
+        rounding = max(e / float(np.min(steps)) for e, steps in zip(per_layer, all_steps, strict=True))
+        rounding *= FD_ROUNDING_FACTOR * (1.0 if method == "central" else 2.0)  # the largest entry's floor
+        if curvature[0] is not None:  # the central quotient's truncation, bounded by the one-sided ones' gap
+            floor = [[f + FD_CURVATURE_SHARE * c for f, c in zip(pf, pc, strict=True)]
+                     for pf, pc in zip(floor, curvature[0], strict=True)]
+    else:
+        floor = None
     crossed = sum(int(k.sum()) for part in kinks for k in part)
     if crossed == 0:
-        return FdWitness(values, main.rtol, main.atol, None, None)
+        return FdWitness(values, main.rtol, main.atol, None, None, floor=floor, rounding=rounding)
+    if floor is not None:  # beside a kink: the one-sided difference's rounding floor, at its own steps
+        side_floor = rounding_floor(per_layer, _all_steps(weights, biases, dtype, "forward", None), "forward")
+        floor = [[np.where(k, s, m) for k, s, m in zip(pk, ps, pm, strict=True)]
+                 for pk, ps, pm in zip(kinks, side_floor, floor, strict=True)]
     side = tolerance_for(dtype, "forward")
     rtol = [[np.where(k, side.rtol, main.rtol) for k in part] for part in kinks]
     atol = [[np.where(k, side.atol, main.atol) for k in part] for part in kinks]
@@ -391,16 +598,13 @@ def fd_witness(weights, biases, target, act, loss, forward_pass, method, step) -
     include = [[~r for r in part] for part in remaining]
     sided = [[k & ~r for k, r in zip(pk, pr, strict=False)] for pk, pr in zip(kinks, remaining, strict=False)]
     excluded = sum(int(r.sum()) for part in remaining for r in part)
-    return FdWitness(values, rtol, atol, include, sided, crossed, one_sided, excluded)
+    return FdWitness(values, rtol, atol, include, sided, crossed, one_sided, excluded, floor, rounding)
 
 
 def fd_cost(weights, columns: int, method: str = "central") -> float:
     """Multiply-adds of a full finite-difference gradient: each parameter's change runs the layers above."""
-    sizes = [w.size for w in weights]
-    above = np.cumsum([0] + sizes[::-1])[::-1][1:]  # above[k]: sum of sizes of layers k+1..K
-    params = [w.size + w.shape[0] for w in weights]
-    return float(
-        sum(p * (a + 1) for p, a in zip(params, above, strict=False))
-        * columns
-        * (2 if method == "central" else 1)
-    )
+    total, above = 0, 0  # above: the sizes of the layers above layer k, summed (plain ints: a few us)
+    for w in reversed(weights):
+        total += (w.size + w.shape[0]) * (above + 1)
+        above += w.size
+    return float(total * columns * (2 if method == "central" else 1))

@@ -16,7 +16,15 @@ from __future__ import annotations
 import numpy as np
 
 from .activations import sigmoid, sigmoid_derivative
-from .validate import as_real_array, check_loss_name, check_target
+from .validate import (
+    Array,
+    ArrayLike,
+    as_real_array,
+    check_finite,
+    check_loss_name,
+    check_result_finite,
+    check_target,
+)
 
 
 def _logsumexp(z, axis=0):
@@ -45,6 +53,18 @@ def loss_terms(loss: str, z: np.ndarray, target: np.ndarray, out=None) -> np.nda
     return target * (_logsumexp(z) - z)
 
 
+def loss_term_magnitudes(loss: str, z: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The magnitudes whose rounding each loss term carries, of the shape of ``z``: |term| for the squares
+    (a subtraction and a product, each to eps of the result), and the operands of the last subtraction for
+    the cross-entropies, where a small term can be the difference of two large ones (softplus(z) - y z,
+    logsumexp(z) - z for logits of 1e6): what a finite difference of the loss cannot resolve below."""
+    if loss in ("least_squares", "sum_of_squares"):
+        return np.abs(loss_terms(loss, z, target))
+    if loss == "binary_cross_entropy":
+        return np.logaddexp(z, 0) + np.abs(target * z)
+    return target * (np.abs(_logsumexp(z)) + np.abs(z))
+
+
 def loss_gradient(loss: str, z: np.ndarray, target: np.ndarray, out=None) -> np.ndarray:
     """dL/dz, of the shape of ``z``, written into ``out`` when given (``out`` may be ``z`` itself)."""
     if loss == "least_squares":
@@ -64,26 +84,38 @@ def _checked(net_output, y, loss):
     z = as_real_array(net_output, "net_output")
     if z.ndim != 2:
         raise ValueError(f"net_output has shape {z.shape}: expected (D_o, N), one column per example")
+    if z.size == 0:
+        raise ValueError(f"net_output has shape {z.shape}: expected (D_o, N) with D_o, N >= 1")
+    check_finite(z, "net_output")
     dtype = z.dtype if z.dtype in (np.float32, np.float64) else np.dtype(np.float64)
     target = check_target(y, loss, z.shape[0], z.shape[1], dtype)
     return loss, z.astype(dtype, copy=False), target
 
 
-def compute_loss(net_output, y, *, loss: str = "least_squares"):
-    """The loss (a scalar of the output's dtype), summed over the N columns of ``net_output`` (D_o, N)."""
+def compute_loss(net_output: ArrayLike, y: ArrayLike, *, loss: str = "least_squares") -> np.floating:
+    """The loss (a scalar of the output's dtype), summed over the N columns of ``net_output`` (D_o, N).
+
+    A ValueError, not inf, when the loss overflows the dtype (|net_output - y| past ~1e154 in float64)."""
     loss, z, target = _checked(net_output, y, loss)
-    return loss_terms(loss, z, target).sum()
+    with np.errstate(over="ignore", invalid="ignore"):
+        value = loss_terms(loss, z, target).sum()
+    if not np.isfinite(value):
+        raise ValueError(f"the loss overflows ({value}) in {z.dtype}; scale net_output or y down")
+    return value
 
 
-def least_squares_loss(net_output, y):
+def least_squares_loss(net_output: ArrayLike, y: ArrayLike) -> np.floating:
     """The notebook's loss: 0.5 * sum((net_output - y)^2) for ``net_output`` and ``y`` of shape (D_o, N)."""
     return compute_loss(net_output, y, loss="least_squares")
 
 
-def d_loss_d_output(net_output, y, *, loss: str = "least_squares") -> np.ndarray:
+def d_loss_d_output(net_output: ArrayLike, y: ArrayLike, *, loss: str = "least_squares") -> Array:
     """dL/d(net_output), shape (D_o, N); for least squares the notebook's ``net_output - y``."""
     loss, z, target = _checked(net_output, y, loss)
-    return loss_gradient(loss, z, target)
+    with np.errstate(over="ignore", invalid="ignore"):
+        gradient = loss_gradient(loss, z, target)
+    check_result_finite(gradient, "dL/d(net_output)", "scale net_output or y down")
+    return gradient
 
 
 def loss_hessian_vector(loss: str, z: np.ndarray, target: np.ndarray, dz: np.ndarray) -> np.ndarray:

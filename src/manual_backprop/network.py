@@ -7,8 +7,12 @@ A network is the notebook's two lists: ``all_weights[k]`` is Omega_k of shape (D
 from __future__ import annotations
 
 import numbers
+from collections.abc import Iterable
 
 import numpy as np
+from numpy.typing import DTypeLike, NDArray
+
+Network = tuple[list[NDArray[np.floating]], list[NDArray[np.floating]]]  # (all_weights, all_biases)
 
 
 def _check_count(value, name: str, minimum: int) -> int:
@@ -48,7 +52,23 @@ def _check_std(value, name: str):
     return float(value)
 
 
-def udl_network(seed: int = 0, K: int = 5, D: int = 6, D_i: int = 1, D_o: int = 1):
+# A network's parameters past this many bytes are refused up front (a ValueError with the size) rather than
+# left to NumPy's MemoryError or OverflowError part-way through the draws: 16 GiB, beyond any check here.
+MAX_PARAMETER_BYTES = 2**34
+
+
+def _check_size(sizes, name: str, itemsize: int = 8) -> None:
+    """A ValueError giving the parameter count and bytes of a network of ``sizes`` that would not fit."""
+    count = sum(d_out * (d_in + 1) for d_in, d_out in zip(sizes[:-1], sizes[1:], strict=False))
+    if count * itemsize > MAX_PARAMETER_BYTES:
+        raise ValueError(
+            f"{name} would have {count:.3g} parameters ({count * itemsize / 2**30:.3g} GiB; widest layer "
+            f"{max(sizes)}): more than the {MAX_PARAMETER_BYTES / 2**30:.0f} GiB allowed; choose smaller "
+            "sizes"
+        )
+
+
+def udl_network(seed: int = 0, K: int = 5, D: int = 6, D_i: int = 1, D_o: int = 1) -> Network:
     """The notebook's network: K hidden layers of D units, drawn in the notebook's order.
 
     The draws come from NumPy's legacy stream seeded with ``seed`` (what ``np.random.seed(seed)`` then
@@ -61,6 +81,7 @@ def udl_network(seed: int = 0, K: int = 5, D: int = 6, D_i: int = 1, D_o: int = 
     seed = _check_seed(seed)
     K = _check_count(K, "K", 1)  # the notebook draws distinct first and last layers
     D, D_i, D_o = (_check_count(v, n, 1) for v, n in ((D, "D"), (D_i, "D_i"), (D_o, "D_o")))
+    _check_size([D_i] + [D] * K + [D_o], f"udl_network(K={K}, D={D}, D_i={D_i}, D_o={D_o})")
     stream = np.random.RandomState(seed)
     all_weights = [None] * (K + 1)
     all_biases = [None] * (K + 1)
@@ -74,7 +95,9 @@ def udl_network(seed: int = 0, K: int = 5, D: int = 6, D_i: int = 1, D_o: int = 
     return all_weights, all_biases
 
 
-def random_network(layer_sizes, *, rng=None, dtype=np.float64, weight_std=None, bias_std: float = 0.1):
+def random_network(layer_sizes: Iterable[int], *, rng: int | np.random.Generator | None = None,
+                   dtype: DTypeLike = np.float64, weight_std: float | None = None,
+                   bias_std: float = 0.1) -> Network:
     """A random network with ``layer_sizes = [D_i, D_1, ..., D_K, D_o]`` (K = 0: one linear layer).
 
     Weights are He-normal, std sqrt(2 / D_in) per layer, unless ``weight_std`` (a number) is given; biases
@@ -89,6 +112,8 @@ def random_network(layer_sizes, *, rng=None, dtype=np.float64, weight_std=None, 
     dtype = np.dtype(dtype)
     if dtype not in (np.float64, np.float32):
         raise TypeError(f"dtype must be float64 or float32, got {dtype}")
+    shown = sizes if len(sizes) <= 6 else [*sizes[:3], "...", *sizes[-2:]]
+    _check_size(sizes, f"random_network({shown})", dtype.itemsize)
     weight_std = _check_std(weight_std, "weight_std")
     bias_std = _check_std(bias_std, "bias_std")
     if bias_std is None:

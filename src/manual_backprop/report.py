@@ -78,7 +78,7 @@ class ThreeWayReport:
             "loss": self.loss,
             "fd": self.fd,
             "requested_fd": self.requested_fd,
-            "step": self.step,
+            "step": _number(self.step),
             "loss_value": _number(self.loss_value),
             "manual_vs_jax": d(self.manual_vs_jax),
             "manual_vs_fd": d(self.manual_vs_fd),

@@ -19,9 +19,11 @@ Verdicts: the report has ``ok`` (False only for a conclusive failure), ``inconcl
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .compare import _number, fmt, render_table
 from .directions import (
@@ -214,8 +216,10 @@ def _judged(sweep: _Sweep, rates, allow_crossings: bool):
     return None
 
 
-def taylor_check(all_weights, all_biases, net_input, y, gradients, *, activation: str = "relu",
-                 loss: str = "least_squares", rng=0, start=None, points: int = TAYLOR_POINTS) -> TaylorReport:
+def taylor_check(all_weights: Sequence[ArrayLike], all_biases: Sequence[ArrayLike], net_input: ArrayLike,
+                 y: ArrayLike, gradients: object, *, activation: str = "relu", loss: str = "least_squares",
+                 rng: int | np.random.Generator | None = 0, start: float | None = None,
+                 points: int = TAYLOR_POINTS) -> TaylorReport:
     """Check ``gradients`` by the order of the Taylor remainder along one direction (see module doc).
 
     h = ``start`` * 2^-j (``start`` > 0 relative to |theta|, default ``TAYLOR_START``) for at most

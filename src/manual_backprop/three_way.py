@@ -7,6 +7,8 @@ finite differences (``finite_diff.fd_witness``), or, for large networks, the dir
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from .activations import get_activation
@@ -15,62 +17,88 @@ from .compare import Comparison, compare_gradients, compare_pairs
 from .derivative_check import DerivativeReport, check_derivative
 from .directional import _directional
 from .directions import as_float64, check_count, loss_line, relative_step
-from .finite_diff import FdWitness, check_method_and_step, fd_cost, fd_witness
+from .finite_diff import (
+    FdWitness,
+    check_fd_size,
+    check_method_and_step,
+    check_step_resolves,
+    fd_cost,
+    fd_witness,
+    per_perturbation_bytes,
+)
 from .losses import loss_gradient, loss_terms
 from .report import ThreeWayReport
 from .taylor import _taylor
-from .tolerances import DIRECTIONAL_STEP, FD_BUDGET, gradient_scale, rounding_allowance, tolerance_for
-from .validate import check_columns, check_loss_name, check_parameters, check_target
+from .tolerances import (
+    DIRECTIONAL_STEP,
+    FD_BUDGET,
+    FD_MAX_BLOCK_BYTES,
+    gradient_scale,
+    rounding_allowance,
+    tolerance_for,
+)
+from .validate import (
+    ArrayLike,
+    Parameters,
+    check_columns,
+    check_forward_finite,
+    check_gradient_finite,
+    check_loss_name,
+    check_parameters,
+    check_target,
+)
 
 FD_MODES = ("central", "forward", "backward", "directional", "taylor")
 
 
 def _compare_fd(analytic, witness: FdWitness, label: str, main) -> Comparison:
-    """The analytic gradient against finite differences, with per-entry tolerances beside kinks."""
+    """The analytic gradient against finite differences, with per-entry tolerances beside kinks, and the
+    differences' rounding floor (``finite_diff.rounding_floor``) added to each entry's absolute part."""
     scale = gradient_scale(analytic)
     sided = witness.sided
     one_sided = None if sided is None else [[int(np.count_nonzero(m)) for m in part] for part in sided]
-    rows = compare_pairs(analytic, witness.values, rtol=witness.rtol, atol=witness.atol, scale=scale,
+    atol, notes = witness.atol, []
+    if witness.floor is not None:
+        def part_of(value, part, layer):
+            return value[part][layer] if isinstance(value, list) else value
+
+        atol = [[part_of(witness.atol, part, layer) + np.asarray(f) / scale for layer, f in enumerate(floors)]
+                for part, floors in enumerate(witness.floor)]  # fmt: skip
+        if witness.rounding > main.atol * scale:  # the floor goes beyond what the table allows for
+            notes.append(f"finite differences resolve no better than {witness.rounding:.1e} here (the "
+                         f"rounding of the differenced loss over the step, {witness.rounding / scale:.1e} of "
+                         "the gradient's scale), added to the absolute tolerance")
+    rows = compare_pairs(analytic, witness.values, rtol=witness.rtol, atol=atol, scale=scale,
                          include=witness.include, one_sided=one_sided)  # fmt: skip
-    notes = () if sided is None else ("entries beside a kink: one-sided difference, forward tolerance",)
-    return Comparison(label, tuple(rows), main.rtol, main.atol, float(scale), notes)
-
-
-def _check_forward_is_finite(all_f, loss_value: float):
-    """A ValueError naming the first layer whose pre-activations overflow: no gradient to check there."""
-    if np.isfinite(loss_value):
-        return
-    for k, f in enumerate(all_f):
-        if not np.isfinite(f).all():
-            bad = tuple(int(i) for i in np.argwhere(~np.isfinite(f))[0])
-            raise ValueError(
-                f"the forward pass overflows: all_f[{k}]{list(bad)} = {f[bad]} (largest finite "
-                f"{np.finfo(f.dtype).max:.1e}); scale the parameters or the input down"
-            )
-    raise ValueError(f"the loss overflows ({loss_value}); scale the parameters, input or target down")
+    if sided is not None:
+        notes.append("entries beside a kink: one-sided difference, forward tolerance")
+    return Comparison(label, tuple(rows), main.rtol, main.atol, float(scale), tuple(notes))
 
 
 def three_way_check(
-    all_weights,
-    all_biases,
-    net_input,
-    y,
+    all_weights: Parameters,
+    all_biases: Parameters,
+    net_input: ArrayLike,
+    y: ArrayLike,
     *,
     activation: str = "relu",
     loss: str = "least_squares",
     fd: str = "central",
-    step=None,
+    step: float | None = None,
     directions: int = 3,
-    rng=0,
+    rng: int | np.random.Generator | None = 0,
     fd_budget: float = FD_BUDGET,
     derivative: str = "gradient",
-    vector=None,
+    vector: object = None,
 ) -> ThreeWayReport | DerivativeReport:
     """Manual vs JAX, manual vs finite differences, JAX vs finite differences, per layer and tensor.
 
     ``fd``: "central", "forward", "backward" (a difference per parameter; kinks handled as in
     ``report.CONVENTIONS``), "directional" or "taylor" (O(1) forward passes: see ``directional.py``). A full
-    finite-difference check whose cost exceeds ``fd_budget`` multiply-adds switches to directional.
+    finite-difference check whose cost exceeds ``fd_budget`` multiply-adds (``float('inf')``: never), or
+    one of whose perturbations would need more than ``tolerances.FD_MAX_BLOCK_BYTES`` of working arrays,
+    switches to directional and says so; past ``tolerances.FD_MAX_COST`` (a budget raised past it) it is
+    refused. A ``step`` too small to move the parameters is a ValueError naming the smallest usable one.
 
     ``derivative``: "gradient" (this check), or one of ``derivative_check.DERIVATIVES`` ("jvp", "hvp",
     "ggn", "per_example", "input"): the same three witnesses for that derivative (central differences with
@@ -92,6 +120,9 @@ def three_way_check(
         raise ValueError("step does not apply to fd='taylor', which sweeps its own steps (pass step=None)")
     if fd in ("central", "forward", "backward"):
         check_method_and_step(fd, step)
+    if isinstance(fd_budget, bool) or not isinstance(fd_budget, numbers.Real) or not fd_budget >= 0:
+        raise ValueError(f"fd_budget must be a number of multiply-adds >= 0 (or float('inf')), got "
+                         f"{fd_budget!r}")
     count = check_count(directions, "directions", 1)
     relative = relative_step(step if fd == "directional" else None, "step", DIRECTIONAL_STEP)
     act = get_activation(activation)
@@ -99,14 +130,38 @@ def three_way_check(
     weights, biases, dtype = check_parameters(all_weights, all_biases)
     x = check_columns(net_input, "net_input", weights[0].shape[1], dtype)
     target = check_target(y, loss, weights[-1].shape[0], x.shape[1], dtype)
+    if fd in ("central", "forward", "backward"):
+        check_step_resolves(step, weights, biases, dtype)
+    notes = []  # the method, before anything is computed: a full check too large is switched or refused
+    method = fd
+    if fd in ("central", "forward", "backward"):
+        cost = fd_cost(weights, x.shape[1], fd)
+        memory = per_perturbation_bytes(weights, x.shape[1], dtype)
+        if cost > fd_budget:
+            method = "directional"
+            notes.append(
+                f"a full {fd} finite-difference check would cost {cost:.1e} multiply-adds (budget "
+                f"{fd_budget:.1e}): switched to directional"
+            )
+        elif memory > FD_MAX_BLOCK_BYTES:
+            method = "directional"
+            notes.append(
+                f"one perturbation of a full {fd} finite-difference check would need about "
+                f"{memory / 2**30:.1f} GiB of working arrays (limit {FD_MAX_BLOCK_BYTES / 2**30:.0f} GiB): "
+                "switched to directional"
+            )
+        else:
+            check_fd_size(weights, x.shape[1], fd, cost=cost)  # a budget past FD_MAX_COST is no licence
     # Checked once here; every witness then runs on the checked arrays and this one forward pass.
     with np.errstate(over="ignore", invalid="ignore"):
         forward_pass = forward(weights, biases, x, act)
         net_output, all_f, all_h = forward_pass
         loss_value = float(loss_terms(loss, net_output, target).sum())
-    _check_forward_is_finite(all_f, loss_value)
+    check_forward_finite(all_f, loss_value)
     dl_df_last = loss_gradient(loss, net_output, target)
-    manual = backward(weights, all_f, all_h, dl_df_last, act)
+    with np.errstate(over="ignore", invalid="ignore"):
+        manual = backward(weights, all_f, all_h, dl_df_last, act)
+    check_gradient_finite(*manual)
     oracle = gradients_of_checked(weights, biases, x, target, activation=activation, loss=loss)
     allowance = None
     if dtype == np.float32:  # rounding grows with the size of the computation; float64 keeps the table's
@@ -115,18 +170,9 @@ def three_way_check(
     manual_vs_jax = compare_gradients(oracle, manual, dtype=dtype, label="manual vs jax", allowance=allowance)
     sizes = (weights[0].shape[1],) + tuple(w.shape[0] for w in weights)
     common = dict(sizes=sizes, batch=int(x.shape[1]), dtype=dtype.name, activation=activation, loss=loss,
-                  requested_fd=fd, step=step, loss_value=loss_value, manual_vs_jax=manual_vs_jax,
+                  requested_fd=fd, step=None if step is None else float(step),
+                  loss_value=loss_value, manual_vs_jax=manual_vs_jax,
                   net_output=net_output)  # fmt: skip
-    notes = []
-    method = fd
-    if fd in ("central", "forward", "backward"):
-        cost = fd_cost(weights, x.shape[1], fd)
-        if cost > fd_budget:
-            method = "directional"
-            notes.append(
-                f"a full {fd} finite-difference check would cost {cost:.1e} multiply-adds (budget "
-                f"{fd_budget:.1e}): switched to directional"
-            )
     if method in ("directional", "taylor"):
         # One line through theta serves both gradients; the loss along it is evaluated in float64.
         line = loss_line(weights, biases, x, check_target(y, loss, target.shape[0], x.shape[1], np.float64),
@@ -148,13 +194,21 @@ def three_way_check(
             gradients={"manual": manual, "jax": oracle},
         )
     _, fd_step = check_method_and_step(method, step)
-    witness = fd_witness(weights, biases, target, act, loss, forward_pass, method, fd_step)
     main = tolerance_for(dtype, method)
+    # The differences' floor (rounding, truncation) only loosens the comparison: it is computed, and the
+    # comparison made again with it, only where the table's tolerance alone fails.
+    witness = fd_witness(weights, biases, target, act, loss, forward_pass, method, fd_step, floor=False)
+    manual_vs_fd = _compare_fd(manual, witness, "manual vs fd", main)
+    jax_vs_fd = _compare_fd(oracle, witness, "jax vs fd", main)
+    if not (manual_vs_fd.ok and jax_vs_fd.ok):
+        witness = fd_witness(weights, biases, target, act, loss, forward_pass, method, fd_step, floor=True)
+        manual_vs_fd = _compare_fd(manual, witness, "manual vs fd", main)
+        jax_vs_fd = _compare_fd(oracle, witness, "jax vs fd", main)
     return ThreeWayReport(
         **common,
         fd=method,
-        manual_vs_fd=_compare_fd(manual, witness, "manual vs fd", main),
-        jax_vs_fd=_compare_fd(oracle, witness, "jax vs fd", main),
+        manual_vs_fd=manual_vs_fd,
+        jax_vs_fd=jax_vs_fd,
         kinks_crossed=witness.crossed,
         kinks_one_sided=witness.one_sided,
         kinks_excluded=witness.excluded,

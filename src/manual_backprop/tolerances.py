@@ -206,11 +206,45 @@ def rounding_allowance(
     return [sigmas * np.sqrt(v) for v in var_w], [sigmas * np.sqrt(v) for v in var_b]
 
 
+# ------------------------------------------------------------------ the rounding floor of finite differences
+# A difference quotient cannot resolve less than the rounding of the losses it subtracts divided by its step
+# (finite_diff.rounding_per_layer: eps times the magnitudes each perturbed evaluation rounds, carried to the
+# loss by a backward pass over magnitudes). The table's tolerances above are relative to the gradient's
+# scale; at large targets, inputs or weights the loss (~|y|^2) grows faster than the gradient (~|y|), and
+# this floor, added per entry to the absolute part, is what keeps a right gradient from failing.
+# Each loss term rounds to a few eps of its operands (a subtraction, a square, a logaddexp): 4 eps.
+FD_LOSS_ULPS = 4.0
+# a(f) of a transcendental activation (tanh, sigmoid via exp and logaddexp) is good to a few eps; relu and
+# leaky relu are exact. 4 eps covers both, as ``rounding_allowance`` assumes.
+FD_ACTIVATION_ULPS = 4.0
+# The bound adds magnitudes (worst case, no cancellation): over 12 random networks of each activation and
+# loss at targets x1e6, inputs x1e6, weights x1e3 and x1e-3 (tests/test_fd_floor.py's sweep, 3x larger), the
+# central quotient's error stayed below 0.19 of it in float64 and 0.23 in float32 (0.5 where a step crosses a
+# soft kink, the truncation bound below), and right gradients used at most 0.14 (float64) and 0.45 (float32)
+# of the whole allowance. A factor of 1 keeps that margin; a bug of 1% of the largest entry still exceeds
+# the allowance 14x (targets x1e6), 20x (inputs x1e6), 130x (weights x1e-3), 560x (unscaled) in float64.
+FD_ROUNDING_FACTOR = 1.0
+# Truncation: a central quotient (q+ + q-) / 2 errs by at most half the gap |q+ - q-| of the one-sided
+# quotients wherever the loss keeps the sign of its curvature over [theta - s, theta + s] (its derivative
+# is then monotone, so between q- and q+), and a step that carries a logit right across the soft kink of a
+# softplus loss (float32 steps of a relative 5e-3, inputs of 1e6) meets that bound: measured at 0.5 of the
+# gap. The whole gap is allowed: 2x for the gap's own rounding and for windows where the curvature changes
+# sign. Far from kinks the gap is s |L''|, far below the table's rtol; where it is the gradient's size the
+# entry is honestly not resolved.
+FD_CURVATURE_SHARE = 1.0
+
+
 # ------------------------------------------------------------------ thresholds of the checks and diagnoses
 
 # A full finite-difference check pushes every parameter's perturbation through the layers above it; past
 # this many multiply-adds (about a second of NumPy) the three-way check switches to directional and says so.
 FD_BUDGET = 2e9
+# Past these a full finite-difference gradient is refused (numerical_gradients, and three_way_check when its
+# budget does not switch it to directional): 1e12 multiply-adds is some minutes of NumPy (about 500 s at
+# the 2e9 per second above), and one perturbation's working arrays past 1 GiB (with the default max_memory)
+# would exhaust a laptop long before the answer; the directional check costs a few forward passes instead.
+FD_MAX_COST = 1e12
+FD_MAX_BLOCK_BYTES = 2**30
 
 # A tensor returned in a lower precision than the parameters' is "right to that precision" when every
 # entry is within this many of its eps of the right value (relative to the entry and to the gradient's

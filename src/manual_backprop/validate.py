@@ -9,20 +9,38 @@ a comparison turns its message into a failing row), and tolerance arguments (``c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from .tolerances import TARGET_SUM_ATOL
 
 SUPPORTED_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+
+# Types of the public functions: what a user passes (anything NumPy can read) and what comes back.
+Array = NDArray[np.floating]  # float64 or float32, the parameters' dtype
+Parameters = Sequence[ArrayLike]  # the notebook's all_weights or all_biases: one array per layer
+Gradients = tuple[list[Array], list[Array]]  # (all_dl_dweights, all_dl_dbiases), the parameters' shapes
 LOSSES = ("least_squares", "sum_of_squares", "binary_cross_entropy", "softmax_cross_entropy")
 
 
+def detached(value):
+    """``value`` ready for ``np.asarray``: a tensor that tracks gradients (torch's ``requires_grad=True``,
+    whose ``__array__`` raises) is taken through ``.detach()``, and one on a device through ``.cpu()``;
+    anything else is returned as is. A read-only view of the same numbers: nothing of the caller's changes."""
+    if isinstance(value, np.ndarray) or not callable(getattr(value, "detach", None)):
+        return value
+    value = value.detach()
+    return value.cpu() if callable(getattr(value, "cpu", None)) else value
+
+
 def as_real_array(value, name: str) -> np.ndarray:
-    """``value`` as a NumPy array of a real dtype: integers and booleans become float64, no complex."""
+    """``value`` as a NumPy array of a real dtype: integers and booleans become float64, no complex.
+    Tensors that track gradients (torch) are detached first (``detached``)."""
     if isinstance(value, (str, bytes)) or value is None:
         raise TypeError(f"{name} must be a real floating array, got {type(value).__name__}")
+    value = detached(value)
     try:
         array = np.asarray(value)
     except ValueError as error:  # a ragged nested list: name the argument rather than NumPy's internals
@@ -52,6 +70,71 @@ def check_finite(array: np.ndarray, name: str) -> None:
     if bad.any():
         index = tuple(int(i) for i in np.argwhere(bad)[0])
         raise ValueError(f"{name} contains {array[index]} at index {index}; values must be finite")
+
+
+def _first_non_finite(array: np.ndarray) -> tuple | None:
+    """The index of the first NaN or inf entry of ``array``, or None: one cheap sum first, the scan only
+    when that sum is not finite (large finite entries may overflow it, not an error)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.add.reduce(array, axis=None)
+    if np.isfinite(total):
+        return None
+    bad = ~np.isfinite(array)
+    return tuple(int(i) for i in np.argwhere(bad)[0]) if bad.any() else None
+
+
+def _all_finite(arrays) -> bool:
+    """Whether every entry of ``arrays`` is finite, in one sum over a concatenated copy for small ones."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if sum(a.size for a in arrays) <= 2**16:
+            total = np.add.reduce(np.concatenate([a.ravel() for a in arrays]))
+        else:
+            total = sum(np.add.reduce(a, axis=None) for a in arrays)
+    return bool(np.isfinite(total)) or all(_first_non_finite(a) is None for a in arrays)
+
+
+def check_forward_finite(all_f, result=None, what: str = "the loss") -> None:
+    """A ValueError naming the first layer whose pre-activations ``all_f[k]`` overflow (inf or NaN).
+
+    ``result`` (the loss, or the output) is looked at first: when it is finite nothing is scanned, so a
+    pass that went right costs one sum. When it is not and no layer overflowed, ``what`` overflowed: the
+    error says so. Raised by every public forward, loss and gradient function, not a NumPy warning.
+    """
+    if result is not None and _first_non_finite(np.asarray(result)) is None:
+        return
+    for k, f in enumerate(all_f):
+        bad = _first_non_finite(f)
+        if bad is not None:
+            raise ValueError(
+                f"the forward pass overflows: all_f[{k}]{list(bad)} = {f[bad]} (largest finite "
+                f"{np.finfo(f.dtype).max:.1e}): layer {k}'s pre-activations; scale the parameters or the "
+                "input down"
+            )
+    if result is not None:
+        raise ValueError(f"{what} overflows ({result}); scale the parameters, input or target down")
+
+
+def check_result_finite(array: np.ndarray, name: str, advice: str) -> None:
+    """A ValueError naming the first entry of a computed ``array`` that overflowed (inf or NaN), and what to
+    do (``advice``); one sum when all is well."""
+    bad = _first_non_finite(array)
+    if bad is not None:
+        raise ValueError(f"{name} overflows: {name}{list(bad)} = {array[bad]} in {array.dtype}; {advice}")
+
+
+def check_gradient_finite(all_dl_dweights, all_dl_dbiases, what: str = "the backward pass",
+                          advice: str = "scale the parameters, input or target down") -> None:
+    """A ValueError naming the first layer whose gradient overflows (inf or NaN): one sum when all is well."""
+    if _all_finite(list(all_dl_dweights) + list(all_dl_dbiases)):
+        return
+    for k, (g_w, g_b) in enumerate(zip(all_dl_dweights, all_dl_dbiases, strict=True)):
+        for name, g in ((f"dL/dOmega_{k}", g_w), (f"dL/dbeta_{k}", g_b)):
+            bad = _first_non_finite(g)
+            if bad is not None:
+                raise ValueError(
+                    f"{what} overflows at layer {k}: {name}{list(bad)} = {g[bad]} (largest finite "
+                    f"{np.finfo(g.dtype).max:.1e}); {advice}"
+                )
 
 
 def _check_sequence(value, name: str) -> list:
@@ -274,7 +357,7 @@ def as_gradient_array(value):
         return value, None
     if isinstance(value, np.ndarray) or (hasattr(value, "__array__") and not isinstance(value, (str, bytes))):
         try:
-            array = np.asarray(value)
+            array = np.asarray(detached(value))
         except Exception as exc:  # e.g. a torch tensor that requires grad or lives on a GPU
             return None, (
                 f"a {type(value).__name__} that could not be converted to a NumPy array "
@@ -293,9 +376,10 @@ def check_tolerance(value, name: str):
     A negative or NaN tolerance would make every comparison pass (or fail) for nonsense reasons: a
     ``ValueError`` names the argument and the value.
     """
-    parts = value if isinstance(value, (list, tuple)) else [value]
+    parts = list(value.values()) if isinstance(value, Mapping) else value
+    parts = parts if isinstance(parts, (list, tuple)) else [parts]
     for part in parts:
-        if isinstance(part, (list, tuple)):
+        if isinstance(part, (list, tuple, Mapping)):
             check_tolerance(part, name)
             continue
         try:

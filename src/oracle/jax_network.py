@@ -11,11 +11,13 @@ Kinks follow ``jax.nn``: relu'(0) = 0, and leaky_relu'(0) = 1 (``jax.nn.leaky_re
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numpy.typing import ArrayLike
 
 
 def _x64(enabled: bool):
@@ -150,6 +152,9 @@ def _use_padded(weights, dtype) -> bool:
 def _as_real(value, name):
     if isinstance(value, (str, bytes)) or value is None:
         raise TypeError(f"{name} must be a real floating array, got {type(value).__name__}")
+    if not isinstance(value, np.ndarray) and callable(getattr(value, "detach", None)):
+        value = value.detach()  # a torch tensor that requires grad: its __array__ raises otherwise
+        value = value.cpu() if callable(getattr(value, "cpu", None)) else value
     try:
         array = np.asarray(value)
     except ValueError as error:
@@ -248,28 +253,69 @@ def _prepare(all_weights, all_biases, net_input, y=_NO_TARGET, loss="least_squar
 
 
 def _check_activation(activation):
-    if activation not in ACTIVATIONS:
+    if not isinstance(activation, str) or activation not in ACTIVATIONS:  # a list is unhashable: no KeyError
         raise ValueError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
 
 
-def jax_network_output(net_input, all_weights, all_biases, *, activation: str = "relu") -> np.ndarray:
+def _first_bad(array):
+    """The index of the first NaN or inf entry of ``array``, or None (one cheap sum first)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.add.reduce(array, axis=None)):
+            return None
+    bad = ~np.isfinite(array)
+    return tuple(int(i) for i in np.argwhere(bad)[0]) if bad.any() else None
+
+
+def _check_finite_result(results, names, weights, biases, x, activation, what):
+    """A ValueError, not a silent inf or NaN, when a computed result overflowed: it names the first layer
+    whose pre-activations overflow (the forward pass rerun, only on this failure path), else the entry of
+    the result. The oracle's own check: it imports nothing from manual_backprop."""
+    first = next(((name, r, i) for name, r in zip(names, results, strict=True)
+                  if (i := _first_bad(r)) is not None), None)  # fmt: skip
+    if first is None:
+        return
+    a = ACTIVATIONS[activation]
+    h = x
+    with np.errstate(over="ignore", invalid="ignore"), _x64(x.dtype == np.float64):
+        for k, (omega, beta) in enumerate(zip(weights, biases, strict=True)):
+            f = omega @ h + beta
+            bad = _first_bad(f)
+            if bad is not None:
+                raise ValueError(
+                    f"the forward pass overflows at layer {k}: f_{k}{list(bad)} = {f[bad]} (largest finite "
+                    f"{np.finfo(f.dtype).max:.1e}); scale the parameters or the input down"
+                )
+            h = np.asarray(a(f)) if k < len(weights) - 1 else f
+    name, result, index = first
+    raise ValueError(f"{what} overflows: {name}{list(index)} = {result[index]} in {result.dtype}; scale the "
+                     "parameters, input or target down")
+
+
+def jax_network_output(net_input: ArrayLike, all_weights: Sequence[ArrayLike],
+                       all_biases: Sequence[ArrayLike], *, activation: str = "relu") -> np.ndarray:
     """The network's output (D_o, N) for ``net_input`` (D_i, N), computed by JAX in the parameters' dtype."""
     _check_activation(activation)
     weights, biases, x, _, dtype = _prepare(all_weights, all_biases, net_input)
     with _x64(dtype == np.float64):
-        return np.array(_jit_output((weights, biases), x, activation=activation))
+        output = np.array(_jit_output((weights, biases), x, activation=activation))
+    _check_finite_result([output], ["output"], weights, biases, x, activation, "the output")
+    return output
 
 
-def jax_loss(all_weights, all_biases, net_input, y, *, activation: str = "relu", loss: str = "least_squares"):
+def jax_loss(all_weights: Sequence[ArrayLike], all_biases: Sequence[ArrayLike], net_input: ArrayLike,
+             y: ArrayLike, *, activation: str = "relu", loss: str = "least_squares") -> np.floating:
     """The loss summed over the batch, computed by JAX in the parameters' dtype (a NumPy scalar)."""
     _check_activation(activation)
     weights, biases, x, target, dtype = _prepare(all_weights, all_biases, net_input, y, loss)
     with _x64(dtype == np.float64):
-        return np.array(_jit_loss((weights, biases), x, target, activation=activation, loss=loss))[()]
+        value = np.array(_jit_loss((weights, biases), x, target, activation=activation, loss=loss))
+    _check_finite_result([value], ["loss"], weights, biases, x, activation, "the loss")
+    return value[()]
 
 
-def jax_gradients(all_weights, all_biases, net_input, y, *, activation: str = "relu",
-                  loss: str = "least_squares"):
+def jax_gradients(all_weights: Sequence[ArrayLike], all_biases: Sequence[ArrayLike], net_input: ArrayLike,
+                  y: ArrayLike, *, activation: str = "relu",
+                  loss: str = "least_squares") -> tuple[list[np.ndarray], list[np.ndarray]]:
     """``jax.grad`` of the loss with respect to ``(all_weights, all_biases)``.
 
     Same signature and result as ``manual_backprop.manual_gradients``: ``net_input`` (D_i, N), ``y``
@@ -280,7 +326,11 @@ def jax_gradients(all_weights, all_biases, net_input, y, *, activation: str = "r
     """
     _check_activation(activation)
     weights, biases, x, target, _ = _prepare(all_weights, all_biases, net_input, y, loss)
-    return gradients_of_checked(weights, biases, x, target, activation=activation, loss=loss)
+    dl_dweights, dl_dbiases = gradients_of_checked(weights, biases, x, target, activation=activation,
+                                                   loss=loss)
+    names = [f"dL/dOmega_{k}" for k in range(len(weights))] + [f"dL/dbeta_{k}" for k in range(len(biases))]
+    _check_finite_result(dl_dweights + dl_dbiases, names, weights, biases, x, activation, "jax.grad")
+    return dl_dweights, dl_dbiases
 
 
 def gradients_of_checked(weights, biases, net_input, target, *, activation: str, loss: str):
