@@ -269,3 +269,36 @@ def test_the_compiled_programs_are_kept_on_disk_only_where_asked(tmp_path):
     environment["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
     assert subprocess.run(command, env=environment, capture_output=True, timeout=300).returncode == 0
     assert not (tmp_path / "xdg").exists()
+
+
+def test_a_notebook_whose_backward_pass_cell_does_not_compile_fails_and_says_so(tmp_path):
+    broken = BACKWARD.replace("np.array(all_dl_df[layer])", "np.array(all_dl_df[layer]", 1)
+    assert broken != BACKWARD
+    path = write_notebook(tmp_path / "nb.ipynb", published_cells(backward=broken))
+    result = run("--notebook", str(path))
+    assert result.returncode == 1  # never a pass for the exercise the student has not solved
+    assert "FAIL: the notebook does not define backward_pass" in result.stdout
+    assert "SyntaxError" in result.stdout  # every cell that raised is named, not only the first
+    assert result.stdout.rstrip().endswith("FAIL: backward_pass fails; compute_network_output passes")
+    document = json.loads(run("--notebook", str(path), "--json").stdout)
+    assert document["missing"] == ["backward_pass"] and document["ok"] is False
+
+
+def test_os_exit_in_user_code_is_a_failed_case_not_the_end_of_the_grader():
+    def exits(*args):
+        os._exit(0)
+
+    case = check_backward(exits, cases=make_battery()[:1]).cases[0]
+    assert (case.error_kind, case.error) == ("exit", "called os._exit(0)")
+    assert os._exit.__module__ == "posix"  # put back after the call
+
+
+def test_lower_layers_are_not_said_to_inherit_an_error_when_delta_is_right():
+    def zero_bias_gradients(all_weights, all_biases, all_f, all_h, y):
+        weights, _ = backward_pass(all_weights, all_biases, all_f, all_h, y)
+        return weights, [np.zeros_like(b) for b in all_biases]
+
+    lines = check_backward(zero_bias_gradients).summary_lines()
+    assert "  first wrong layer: 5" in lines
+    assert not any("as a consequence" in line for line in lines)
+    assert any("each on its own" in line for line in lines)

@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except (UsageError, ValueError, TypeError) as exc:
-        if args.verbose:
+        if args.verbose and not isinstance(exc, UsageError):  # a usage error is ours to explain, in a line
             traceback.print_exc()
         print(f"manual-backprop: error: {exc}", file=sys.stderr)
         return 2

@@ -62,9 +62,8 @@ def _notebook_lines(notebook, verbose: bool) -> list[str]:
         if notebook.output.strip():
             lines += ["--- the notebook's output ---", notebook.output.rstrip("\n"), "--- end of output ---"]
     elif notebook.errors:
-        more = f" (and {len(notebook.errors) - 1} more)" if len(notebook.errors) > 1 else ""
-        lines.append(f"note: a cell raised: {notebook.errors[0]}{more}; the cells after it ran (--verbose "
-                     "shows the notebook's output)")
+        lines += [f"note: a cell raised: {error}" for error in notebook.errors]
+        lines.append("note: the cells after each of those ran (--verbose shows the notebook's output)")
     return lines
 
 
@@ -86,11 +85,14 @@ def run_grading(args: argparse.Namespace, out: TextIO) -> int:
     """Grade what ``--backward``, ``--forward`` and ``--notebook`` name; print the sections; the exit code."""
     args.timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
     sections: list[tuple[str, Loaded]] = []  # (role, loaded) in the order a pass computes: forward first
+    missing: list[str] = []  # gradable functions the notebook does not define (a cell that raised?)
     if args.notebook:
         found = load_notebook(args.notebook, tuple(SECTIONS), timeout=args.timeout)
         for name, role in (("compute_network_output", "forward"), ("backward_pass", "backward")):
             if name in found:
                 sections.append((role, found[name]))
+            else:
+                missing.append(name)
     if args.forward:
         sections.append(("forward", load(args.forward, option="--forward", arguments=FORWARD_ARGUMENTS,
                                          timeout=args.timeout)))  # fmt: skip
@@ -98,15 +100,15 @@ def run_grading(args: argparse.Namespace, out: TextIO) -> int:
         sections.append(("backward", load(args.backward, timeout=args.timeout)))
     use_compilation_cache()  # after loading: a file that fails to load is told at once, without JAX
     reports = [(role, loaded, _grade(args, loaded, role)) for role, loaded in sections]
-    ok = all(report.ok for _, _, report in reports)
+    ok = all(report.ok for _, _, report in reports) and not missing
     if args.json:
-        _print_json(args, reports, ok, out)
+        _print_json(args, reports, ok, out, missing)
     else:
-        _print_text(args, reports, ok, out)
+        _print_text(args, reports, ok, out, missing)
     return 0 if ok else 1
 
 
-def _print_json(args, reports, ok: bool, out) -> None:
+def _print_json(args, reports, ok: bool, out, missing: list[str]) -> None:
     document: dict = {"command": "check"}
     if len(reports) == 1 and not args.notebook:
         role, loaded, report = reports[0]
@@ -119,24 +121,31 @@ def _print_json(args, reports, ok: bool, out) -> None:
     notebooks = {id(loaded.notebook): loaded.notebook for _, loaded, _ in reports if loaded.notebook}
     if notebooks:
         document["notebook_run"] = _notebook_document(next(iter(notebooks.values())))
+    if args.notebook:
+        document["missing"] = missing
     document["ok"] = ok
     print(json.dumps(document), file=out)
 
 
-def _print_text(args, reports, ok: bool, out) -> None:
+def _print_text(args, reports, ok: bool, out, missing: list[str]) -> None:
     shown = set()
     lines: list[str] = []
     for _, loaded, _ in reports:
         if loaded.notebook is not None and id(loaded.notebook) not in shown:
             shown.add(id(loaded.notebook))
             lines += _notebook_lines(loaded.notebook, args.verbose)
-    several = len(reports) > 1
+    several = len(reports) + len(missing) > 1
     for index, (role, loaded, report) in enumerate(reports):
         if several:
             lines += ([""] if index or lines else []) + [f"== {loaded.name} ({role} pass) =="]
         lines += _report_lines(report)
+    for name in missing:
+        raised = " (a cell that raised, noted above, may have been meant to define it)" if any(
+            loaded.notebook is not None and loaded.notebook.errors for _, loaded, _ in reports) else ""
+        lines += ["", f"== {name} ({SECTIONS[name]}) ==",
+                  f"FAIL: the notebook does not define {name}{raised}"]
     if several:
-        failing = [loaded.name for _, loaded, report in reports if not report.ok]
+        failing = missing + [loaded.name for _, loaded, report in reports if not report.ok]
         passing = [loaded.name for _, loaded, report in reports if report.ok]
         if failing:
             also = f"; {' and '.join(passing)} passes" if passing else ""

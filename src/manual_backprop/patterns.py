@@ -146,7 +146,8 @@ def parametric_fits(actual, expected, theta, indep: int, ctx) -> list:
     e_norm = float(np.vdot(expected, expected))
     if e_norm > 0:
         c = float(np.vdot(actual, expected)) / e_norm
-        if close(actual, c * expected, ctx) and not close(actual, expected, ctx):
+        # c = 0 is no factor but an array of zeros: a fact ("all zeros") said at the tensor level
+        if c != 0 and close(actual, c * expected, ctx) and not close(actual, expected, ctx):
             code = "sign" if np.isclose(c, -1, rtol=FACTOR_RTOL) else "scaled"
             out.append(Fit(code, "", c, indep))
     nonzero = expected != 0

@@ -288,13 +288,20 @@ class BackwardReport:
         if first.error:
             lines.append(f"  {first.error}")
         if first.first_wrong_layer is not None:
-            lines.append(
-                f"  first wrong layer: {first.first_wrong_layer} (errors flow toward the input: the layers "
-                "below inherit it)"
-            )
+            k = first.first_wrong_layer
+            # delta_k forms both Omega_k's and beta_k's gradients: one of them right means delta_k is right,
+            # and a lower layer that fails is then wrong on its own, not by inheritance.
+            inherited = first.comparison is None or not any(
+                row.ok for row in first.comparison.rows if row.layer == k)
+            flow = " (errors flow toward the input: the layers below inherit it)" if inherited else ""
+            lines.append(f"  first wrong layer: {k}{flow}")
             lines += [f"  {names}: {text}" for names, text in first.first_layer_diagnoses()]
-            below = sum(d.layer < first.first_wrong_layer for d in first.diagnoses)
-            if below:
+            below = sum(d.layer < k for d in first.diagnoses)
+            if below and inherited:
                 lines.append(f"  ({below} tensors of lower layers fail as a consequence)")
+            elif below:
+                lines.append(f"  ({below} tensors of lower layers fail too, each on its own: one of "
+                             f"Omega_{k} and beta_{k} is right, so delta_{k} is; look at how each gradient "
+                             "is formed)")
         lines.append(f"FAIL: {len(failing)} of {len(self.cases)} cases fail")
         return lines

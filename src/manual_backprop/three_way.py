@@ -14,7 +14,7 @@ import numpy as np
 from .activations import get_activation
 from .backprop import backward, forward
 from .compare import Comparison, compare_gradients, compare_pairs
-from .derivative_check import DerivativeReport, check_derivative
+from .derivative_check import DERIVATIVES, DerivativeReport, check_derivative
 from .directional import _directional
 from .directions import as_float64, check_count, loss_line, relative_step
 from .finite_diff import (
@@ -105,6 +105,9 @@ def three_way_check(
     the kink rule; ``vector`` the tangent or v, random from ``rng`` when None), as a ``DerivativeReport``.
     """
     if derivative != "gradient":
+        if not isinstance(derivative, str) or derivative not in DERIVATIVES:
+            raise ValueError(f"unknown derivative {derivative!r}; choose one of gradient, "
+                             f"{', '.join(DERIVATIVES)}")
         if fd != "central" or step is not None:
             raise ValueError(f"fd and step apply to the gradient; the {derivative!r} check uses central "
                              "differences with its own steps")

@@ -212,10 +212,13 @@ def preserved_state():
     main_thread = threading.current_thread() is threading.main_thread()
     sigint = signal.getsignal(signal.SIGINT) if main_thread else None
     jax_state = _jax_flags()
+    os_exit = os._exit
+    os._exit = _refuse_os_exit  # would end our process on the spot, with its exit code (0: "all passed")
     try:
         with warnings.catch_warnings():
             yield
     finally:
+        os._exit = os_exit
         np.seterr(**err)
         np.seterrcall(errcall)
         np.set_printoptions(**printoptions)
@@ -237,6 +240,14 @@ def preserved_state():
                 with contextlib.suppress(Exception):
                     if getattr(jax.config, name) != value:
                         jax.config.update(name, value)
+
+
+class OsExit(SystemExit):
+    """``os._exit(code)`` called by user code: refused, and reported as an exit of the user's code."""
+
+
+def _refuse_os_exit(code=0):
+    raise OsExit(code)
 
 
 @contextlib.contextmanager
@@ -356,7 +367,8 @@ def call_user(function, args=(), *, timeout: float | None = DEFAULT_TIMEOUT, glo
         return CallResult("timeout", error=exc.args[0], globals_set=set_names)
     except SystemExit as exc:
         code = "" if exc.code is None else str(exc.code) if isinstance(exc.code, int) else safe_repr(exc.code)
-        return CallResult("exit", error=f"called sys.exit({code})", exception=exc, error_type="SystemExit",
+        called = "os._exit" if isinstance(exc, OsExit) else "sys.exit"
+        return CallResult("exit", error=f"called {called}({code})", exception=exc, error_type="SystemExit",
                           message=code, globals_set=set_names)
     except BaseException as exc:  # noqa: BLE001 (the user's bug is data, never our crash)
         return _raised(exc, function, set_names)
