@@ -29,6 +29,7 @@ import numpy as np
 
 from .backprop import backward, forward
 from .losses import loss_gradient, loss_terms
+from .progress import track
 
 EPS64 = float(np.finfo(np.float64).eps)
 CENTRAL_STEP = float(np.cbrt(EPS64))  # 6.1e-6: O(s^2) truncation against O(eps / s) rounding
@@ -213,7 +214,7 @@ def fd_ggn_vp(weights, biases, x, target, v_w, v_b, act, loss):
 def _coordinate_differences(count, move, base_value):
     """Per-column derivatives along ``count`` coordinates: ``move(j, t) -> (values (N, 1), states)``."""
     columns, sides, roundings = [], [], []
-    for j in range(count):
+    for j in track(range(count), "finite differences"):  # a bar only in the command line
         estimate, side, rounding = kink_rule_difference(lambda t, j=j: move(j, t), *base_value(j))
         columns.append(estimate[:, 0])
         sides.append(side)

@@ -26,6 +26,7 @@ import numpy as np
 
 from .compare import _number, fmt, render_table
 from .directions import LossLine, abs_dot, check_count, checked, dot, make_directions, relative_step, verdict
+from .progress import track
 from .tolerances import (
     DIRECTIONAL_STEP,
     MAX_SHRINKS,
@@ -219,7 +220,7 @@ def _directional(line: LossLine, gradient, *, directions: int = 3, rng=0,
     noise = NOISE_FACTOR * line.loss_rounding
     rows = [
         _direction_row(line, v, gradient, i, step, allowed_by, noise)
-        for i, v in enumerate(make_directions(line, gradient, directions, rng))
+        for i, v in enumerate(track(make_directions(line, gradient, directions, rng), "directions"))
     ]
     notes = []
     for reason, text in _REASONS.items():

@@ -28,6 +28,7 @@ import numpy as np
 from .activations import get_activation
 from .backprop import forward
 from .losses import loss_terms
+from .progress import track
 from .tolerances import tolerance_for
 from .validate import check_columns, check_loss_name, check_parameters, check_target
 
@@ -283,7 +284,7 @@ def fd_gradients(weights, biases, target, act, loss: str, forward_pass, *, metho
     single = len(batches) == 1
     every = None if single else np.empty(offsets[-1], dtype)
     every_kink = np.zeros(offsets[-1], bool) if return_kinks else None  # all False for smooth activations
-    for batch in batches:
+    for batch in track(batches, "finite differences"):  # a bar only in the command line
         terms, alive, kinks = perturber.loss_terms(batch, all_steps)
         size = sum(b.size for b in batch)
         quotients = _quotients(terms, alive, size, base_terms, _batch_steps(all_steps, batch), method)
