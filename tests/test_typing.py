@@ -1,4 +1,4 @@
-"""Typed imports: mypy, run on a user's three-line script, reports a misuse of the API and passes a right use."""
+"""Typed imports: mypy, run on a user's three-line script, reports a misuse and passes a right use."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ pytest.importorskip("mypy")
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
-HEADER = "import numpy as np\nfrom manual_backprop import manual_gradients, udl_network\nW, B = udl_network()\n"
+HEADER = ("import numpy as np\nfrom manual_backprop import manual_gradients, udl_network\n"
+          "W, B = udl_network()\n")
 
 
 def mypy(tmp_path: Path, source: str, cache: Path) -> subprocess.CompletedProcess:
@@ -22,8 +23,8 @@ def mypy(tmp_path: Path, source: str, cache: Path) -> subprocess.CompletedProces
     # This checkout's packages (as an installed one: errors inside them are not the user's to see).
     environment = dict(os.environ, MYPYPATH=str(SRC))
     return subprocess.run(
-        [sys.executable, "-m", "mypy", "--follow-imports=silent", "--cache-dir", str(cache), "--no-color-output",
-         str(script)],
+        [sys.executable, "-m", "mypy", "--follow-imports=silent", "--cache-dir", str(cache),
+         "--no-color-output", str(script)],
         capture_output=True, text=True, timeout=600, cwd=tmp_path, env=environment,
     )  # fmt: skip
 
@@ -49,8 +50,8 @@ def test_mypy_reports_a_misuse(tmp_path, cache, misuse, message):
 
 
 def test_mypy_passes_a_right_use(tmp_path, cache):
-    done = mypy(tmp_path, "dW, dB = manual_gradients(W, B, np.ones((1, 1)), np.ones((1, 1)), activation='tanh')\n",
-                cache)  # fmt: skip
+    right = "dW, dB = manual_gradients(W, B, np.ones((1, 1)), np.ones((1, 1)), activation='tanh')\n"
+    done = mypy(tmp_path, right, cache)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith("Success")
 

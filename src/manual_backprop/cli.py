@@ -147,7 +147,7 @@ def _fill_defaults(args):
 
 def _check_size(args) -> None:
     """Refuse, before any work, a network too deep to compile or too large for memory (see ``limits``)."""
-    from .limits import GIB, MAX_DEPTH, MEMORY_FRACTION, memory_estimate, memory_limit, physical_memory
+    from .limits import GIB, MAX_DEPTH, MEMORY_FRACTION, memory_estimate, memory_limit
 
     if args.depth > MAX_DEPTH:
         raise UsageError(
@@ -164,8 +164,9 @@ def _check_size(args) -> None:
             f"network {'-'.join(map(str, sizes))}, batch {args.batch}: the check would need about "
             f"{estimate.total / GIB:,.1f} GiB (parameters {estimate.parameters / GIB:,.1f}, activations "
             f"{estimate.activations / GIB:,.1f}, working {estimate.working / GIB:,.1f}), over the limit of "
-            f"{limit / GIB:,.1f} GiB ({MEMORY_FRACTION:.0%} of this machine's {physical_memory() / GIB:,.1f} "
-            "GiB); use a smaller --width, --depth, --input-dim, --output-dim or --batch"
+            f"{limit / GIB:,.1f} GiB ({MEMORY_FRACTION:.0%} of this machine's "
+            f"{limit / MEMORY_FRACTION / GIB:,.1f} GiB); use a smaller --width, --depth, --input-dim, "
+            "--output-dim or --batch"
         )
 
 

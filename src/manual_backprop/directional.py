@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
+from ._types import Parameters, Seed
 from .compare import _number, fmt, render_table
 from .directions import LossLine, abs_dot, check_count, checked, dot, make_directions, relative_step, verdict
 from .progress import track
@@ -192,9 +194,10 @@ def _direction_row(line: LossLine, v, gradient, index: int, step: float, allowed
         s, shrinks = s * SHRINK, shrinks + 1
 
 
-def directional_check(all_weights, all_biases, net_input, y, gradients, *, activation: str = "relu",
-                      loss: str = "least_squares", directions: int = 3, rng=0,
-                      step=None) -> DirectionalReport:
+def directional_check(all_weights: Parameters, all_biases: Parameters, net_input: ArrayLike, y: ArrayLike,
+                      gradients: tuple[Parameters, Parameters], *, activation: str = "relu",
+                      loss: str = "least_squares", directions: int = 3, rng: Seed = 0,
+                      step: float | None = None) -> DirectionalReport:
     """Check ``gradients`` = ``(all_dl_dweights, all_dl_dbiases)`` along ``directions`` (>= 1) directions.
 
     Costs one forward pass for theta plus two per direction (two more per shrink near a kink, and two to

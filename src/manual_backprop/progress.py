@@ -37,6 +37,6 @@ def track(items: Iterable[T], what: str) -> Iterable[T]:
     """``items``, with a progress bar labelled ``what`` inside ``showing()`` (a loop of 2 or more items)."""
     if not _SHOWING.get() or (isinstance(items, Sized) and len(items) < 2):
         return items
-    from tqdm import tqdm  # imported only when a bar is wanted
+    from tqdm import tqdm  # type: ignore[import-untyped]  # imported only when a bar is wanted
 
     return tqdm(items, desc=what, delay=DELAY, leave=False, file=sys.stderr, dynamic_ncols=True)

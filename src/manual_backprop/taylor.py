@@ -22,7 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
+from ._types import Parameters, Seed
 from .compare import _number, fmt, render_table
 from .directions import (
     LossLine,
@@ -214,8 +216,10 @@ def _judged(sweep: _Sweep, rates, allow_crossings: bool):
     return None
 
 
-def taylor_check(all_weights, all_biases, net_input, y, gradients, *, activation: str = "relu",
-                 loss: str = "least_squares", rng=0, start=None, points: int = TAYLOR_POINTS) -> TaylorReport:
+def taylor_check(all_weights: Parameters, all_biases: Parameters, net_input: ArrayLike, y: ArrayLike,
+                 gradients: tuple[Parameters, Parameters], *, activation: str = "relu",
+                 loss: str = "least_squares", rng: Seed = 0, start: float | None = None,
+                 points: int = TAYLOR_POINTS) -> TaylorReport:
     """Check ``gradients`` by the order of the Taylor remainder along one direction (see module doc).
 
     h = ``start`` * 2^-j (``start`` > 0 relative to |theta|, default ``TAYLOR_START``) for at most
