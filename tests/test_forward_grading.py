@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 import pytest
-from manual_backprop.check import make_battery
 
+from manual_backprop.battery import make_battery
 from manual_backprop.forward_grading import check_forward
 from zoo import forwards
 

@@ -49,6 +49,7 @@ def test_d_loss_d_output_is_jax_grad(rng, loss, dtype):
     z = (3 * rng.standard_normal((3, 4))).astype(dtype)
     y = {
         "least_squares": rng.standard_normal((3, 4)),
+        "sum_of_squares": rng.standard_normal((3, 4)),
         "binary_cross_entropy": rng.uniform(0, 1, (3, 4)),
         "softmax_cross_entropy": np.eye(3)[:, rng.integers(0, 3, 4)],
     }[loss].astype(dtype)

@@ -6,7 +6,9 @@ The convention (stated in the README's "Development" section):
   README (so a later example can import a file an earlier one wrote). If a ```` ```text ```` block follows it
   (blank lines aside), the process's stdout must equal that block exactly.
 - A ```` ```python ```` block whose first line is ``# file: NAME.py`` is not run: it is written to the
-  scratch folder as ``NAME.py``, for the examples after it (``--backward NAME.py:backward_pass``).
+  scratch folder as ``NAME.py``, for the examples after it (``--backward NAME.py:backward_pass``). One whose
+  first line is ``# file: NAME.ipynb`` is written as a Jupyter notebook, its code cells separated by lines
+  ``# %%`` (the percent format of Jupytext and VS Code), for ``--notebook NAME.ipynb``.
 - A ```` ```console ```` block holds commands after ``$ `` and, below each, what it prints on stdout.
   ``manual-backprop`` runs as ``python -m manual_backprop``, ``python`` as this interpreter. Blocks in other
   languages (``bash``: installing, long benchmarks) are not run.
@@ -34,7 +36,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.S | re.M)
-FILE_MARK = re.compile(r"^# file: (\S+\.py)\b")
+FILE_MARK = re.compile(r"^# file: (\S+\.(?:py|ipynb))\b")
+CELL_MARK = re.compile(r"^# %%.*$", re.M)
 TIMEOUT = 300
 
 
@@ -153,8 +156,20 @@ def scratch(tmp_path_factory):
     """One folder for the whole README, holding its ``# file:`` blocks."""
     folder = tmp_path_factory.mktemp("readme")
     for name, source in FILES.items():
-        (folder / name).write_text(source)
+        if name.endswith(".ipynb"):
+            write_ipynb(folder / name, source)
+        else:
+            (folder / name).write_text(source)
     return folder
+
+
+def write_ipynb(path: Path, source: str) -> None:
+    """The block as a notebook: one code cell per ``# %%`` section (the ``# file:`` line left out)."""
+    import nbformat
+
+    cells = [part.strip("\n") for part in CELL_MARK.split(source.split("\n", 1)[1])]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells if c.strip()])
+    path.write_text(nbformat.writes(notebook), encoding="utf-8")
 
 
 def _run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:

@@ -56,6 +56,7 @@ def test_every_activation_and_loss_agree(activation, loss):
     x = rng.standard_normal((3, 4))
     y = {
         "least_squares": rng.standard_normal((3, 4)),
+        "sum_of_squares": rng.standard_normal((3, 4)),
         "binary_cross_entropy": rng.uniform(size=(3, 4)),
         "softmax_cross_entropy": np.array([0, 2, 1, 2]),
     }[loss]

@@ -1,17 +1,13 @@
 """The command line: ``manual-backprop check`` (also ``python -m manual_backprop check``).
 
-Parses arguments, runs ``three_way_check`` or ``check_backward``, prints, and returns the exit code:
-0 when everything agrees, 1 when something does not, 2 on a usage error. Results go to stdout, errors to
-stderr; a traceback only with ``--verbose``.
+Parses arguments, runs ``three_way_check`` (or the grading commands of ``grading_cli``), prints, and returns
+the exit code: 0 when everything agrees, 1 when something does not, 2 on a usage error, 130 on Ctrl-C.
+Results go to stdout, errors to stderr; a traceback only with ``--verbose``.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import importlib
-import importlib.util
-import inspect
 import json
 import os
 import sys
@@ -26,7 +22,9 @@ examples:
   manual-backprop check --fd forward --step 1e-6          the notebook's one-sided difference
   manual-backprop check --depth 4 --width 1024 --batch 64 --fd taylor
   manual-backprop check --json                            one JSON object on stdout
+  manual-backprop check --notebook 7_2_Backpropagation.ipynb   grade the notebook's functions
   manual-backprop check --backward my_notebook.py:backward_pass
+  manual-backprop check --forward 7_2_Backpropagation.ipynb:compute_network_output --timeout 5
   manual-backprop check --backward mypackage.grads:backward --batch 3
 """
 
@@ -104,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--batch", type=_positive_int(1), default=1, help="N, columns of the input (1)")
     check.add_argument("--activation", choices=tuple(ACTIVATIONS), default="relu")
-    check.add_argument("--loss", choices=LOSSES, default="least_squares")
+    check.add_argument("--loss", choices=LOSSES, help="least_squares (0.5 * sum((out - y)^2)); when grading, "
+                       "the one your least_squares_loss or d_loss_d_output computes, if defined")
     check.add_argument("--seed", type=_positive_int(0, 2**32 - 1), default=0, help="the notebook's seed (0)")
     check.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     check.add_argument("--derivative", choices=("gradient", *DERIVATIVES), default="gradient",
@@ -118,9 +117,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument(
         "--backward",
-        metavar="FILE.py:NAME|MODULE:NAME",
-        help="grade your backward(all_weights, all_biases, all_f, all_h, y)",
+        metavar="FILE:NAME",
+        help="grade your backward_pass(all_weights, all_biases, all_f, all_h, y) (.py, module or .ipynb)",
     )
+    check.add_argument(
+        "--forward",
+        metavar="FILE:NAME",
+        help="grade your compute_network_output(net_input, all_weights, all_biases) (.py, module or .ipynb)",
+    )
+    check.add_argument(
+        "--notebook",
+        metavar="NOTEBOOK.ipynb",
+        help="run the notebook and grade every function it defines (compute_network_output, backward_pass)",
+    )
+    check.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
+                       help="time limit per call of your code, and per notebook cell (30)")
     check.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     check.add_argument(
         "--verbose", action="store_true", help="notebook-style side-by-side arrays; tracebacks on errors"
@@ -133,6 +144,7 @@ NETWORK_DEFAULTS = {"depth": 5, "width": 6, "input_dim": 1, "fd": "central"}
 
 def _fill_defaults(args):
     """The three-way check's defaults; a softmax over one output is constant, so it gets 3 by default."""
+    args.loss = args.loss or "least_squares"
     for name, value in NETWORK_DEFAULTS.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
@@ -240,52 +252,6 @@ def _network(args):
     )
 
 
-def load_function(spec: str):
-    """``path/to/file.py:name`` or ``package.module:name`` -> the function; UsageError otherwise."""
-    target, sep, name = spec.rpartition(":")
-    if not sep or not target or not name:
-        raise UsageError(f"--backward {spec!r}: expected FILE.py:NAME or MODULE:NAME")
-    # As `python file.py` and `python -m module` would: the file's folder (for its own imports) and the
-    # current folder (for MODULE:NAME) come first on the import path.
-    folders = [os.getcwd()]
-    if target.endswith(".py") or os.sep in target or os.path.exists(target):
-        if not os.path.isfile(target):
-            raise UsageError(f"--backward: no such file {target!r}")
-        folders.insert(0, os.path.dirname(os.path.abspath(target)))
-    for folder in reversed(folders):
-        if folder not in sys.path:
-            sys.path.insert(0, folder)
-    if target.endswith(".py") or os.sep in target or os.path.exists(target):
-        module_spec = importlib.util.spec_from_file_location(f"_graded_{abs(hash(target))}", target)
-        module = importlib.util.module_from_spec(module_spec)
-        try:
-            module_spec.loader.exec_module(module)
-        except BaseException as exc:  # the user's file: any failure is a usage error, not our crash
-            raise UsageError(f"--backward: {target} failed to import: {type(exc).__name__}: {exc}") from exc
-    else:
-        try:
-            module = importlib.import_module(target)
-        except BaseException as exc:
-            raise UsageError(
-                f"--backward: module {target!r} failed to import: {type(exc).__name__}: {exc}"
-            ) from exc
-    function = getattr(module, name, None)
-    if function is None:
-        raise UsageError(f"--backward: {target} has no {name!r}")
-    if not callable(function):
-        raise UsageError(f"--backward: {target}:{name} is a {type(function).__name__}, not a function")
-    try:
-        inspect.signature(function).bind(None, None, None, None, None)
-    except TypeError:
-        raise UsageError(
-            f"--backward: {name}{inspect.signature(function)} does not take the notebook's five "
-            "arguments (all_weights, all_biases, all_f, all_h, y)"
-        ) from None
-    except ValueError:
-        pass  # no signature to inspect (a builtin): let the call decide
-    return function
-
-
 def _print_arrays(report, out):
     np.set_printoptions(precision=3)
     grads = report.gradients
@@ -299,10 +265,12 @@ def _print_arrays(report, out):
 
 
 def _run_three_way(args, out) -> int:
+    from .jax_cache import use_compilation_cache
     from .progress import showing
     from .report import SCHEMA_VERSION
     from .three_way import three_way_check
 
+    use_compilation_cache()
     _fill_defaults(args)
     _check_size(args)
     weights, biases, x, y = _network(args)
@@ -356,43 +324,23 @@ def _run_derivative(args, weights, biases, x, y, out) -> int:
     return 0 if report.ok else 1
 
 
-def _run_backward(args, out) -> int:
-    from .grading import check_backward
+def _run_grading(args, out) -> int:
+    from .grading_cli import run_grading
 
     shaping = ("depth", "width", "input_dim", "output_dim", "fd", "step")
     given = [f"--{name.replace('_', '-')}" for name in shaping if getattr(args, name) is not None]
     given += ["--derivative"] if args.derivative != "gradient" else []
     if given:
-        raise UsageError(f"{' '.join(given)}: not used with --backward, which grades on a fixed battery of "
-                         "networks (--activation, --loss, --batch, --dtype and --seed shape it)")
-    # Whatever the graded code prints goes to stderr: stdout carries the results (one JSON with --json).
-    with contextlib.redirect_stdout(sys.stderr):
-        function = load_function(args.backward)
-        report = check_backward(
-            function,
-            activation=args.activation,
-            loss=args.loss,
-            batch=args.batch,
-            dtype=np.dtype(args.dtype),
-            seed=args.seed,
-        )
-    if args.json:
-        from .report import SCHEMA_VERSION
-
-        print(
-            json.dumps(
-                {"schema_version": SCHEMA_VERSION, "command": "check", "backward": args.backward,
-                 "report": report.to_dict(), "ok": report.ok}
-            ),
-            file=out,
-        )
-        return 0 if report.ok else 1
-    print(report, file=out)
-    print("\n".join(report.summary_lines()), file=out)
-    return 0 if report.ok else 1
+        raise UsageError(f"{' '.join(given)}: not used with --backward, --forward or --notebook, which grade "
+                         "on a fixed battery of networks (--activation, --loss, --batch, --dtype, --seed and "
+                         "--timeout shape it)")
+    if args.notebook and (args.backward or args.forward):
+        raise UsageError("--notebook grades every function the notebook defines; give it alone, or name one "
+                         "function with --backward NOTEBOOK.ipynb:backward_pass")
+    return run_grading(args, out)
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -402,9 +350,14 @@ def main(argv=None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        if args.backward:
-            return _run_backward(args, sys.stdout)
+        if args.backward or args.forward or args.notebook:
+            return _run_grading(args, sys.stdout)
+        if args.timeout is not None:
+            raise UsageError("--timeout applies to the graded code of --backward, --forward and --notebook")
         return _run_three_way(args, sys.stdout)
+    except KeyboardInterrupt:  # Ctrl-C: stop at once, quietly (the shell's code for SIGINT)
+        print("manual-backprop: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # `manual-backprop check | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

@@ -17,7 +17,7 @@ import numpy as np
 from .activations import ACTIVATIONS, get_activation
 from .backprop import forward
 from .battery import Case, make_battery
-from .tolerances import tolerance_for, within_tolerance
+from .tolerances import agree, gradient_scale, tolerance_for
 from .usercode import DEFAULT_TIMEOUT, call_user, describe_exception, globals_note, network_globals
 
 CONVENTIONS = {
@@ -182,9 +182,9 @@ class _Context:
         expected = np.asarray(expected, dtype=np.float64)
         if actual.shape != expected.shape:
             return False
-        scale = float(np.abs(expected).max()) if expected.size else 1.0
-        scale = scale if 0 < scale < np.inf else 1.0
-        return bool(within_tolerance(expected, actual, tolerance or self.tolerance, scale).all())
+        tolerance = tolerance or self.tolerance
+        return bool(agree(np.asarray(actual, dtype=np.float64), expected, rtol=tolerance.rtol,
+                          atol=tolerance.atol, scale=gradient_scale(expected)).all())
 
     def like(self, actual, candidate) -> bool:
         return candidate is not None and self.same(actual, candidate, self.loose)

@@ -191,9 +191,10 @@ def _figure(value) -> str:
 
 @dataclass(frozen=True)
 class CaseResult:
-    """The grade of one case. ``error`` is set for an exception, a bad return structure or a mutated input
-    (``error_kind`` "exception", "structure", "mutation"); ``comparison`` holds the per-tensor rows against
-    the oracle; ``first_wrong_layer`` and ``diagnoses`` say where and what."""
+    """The grade of one case. ``error`` is set for an exception, a call past its time limit, ``sys.exit``, a
+    bad return structure or a mutated input (``error_kind`` "exception", "timeout", "exit", "structure",
+    "mutation"); ``comparison`` holds the per-tensor rows against the oracle; ``first_wrong_layer`` and
+    ``diagnoses`` say where and what."""
 
     name: str
     sizes: tuple
@@ -254,6 +255,8 @@ class BackwardReport:
     batch: int
     dtype: str
     cases: tuple
+    loss_source: str | None = None  # the header line when the loss was found in the user's code
+    notes: tuple = ()  # one line each: the network globals set, a loss that fit no convention
     conventions: tuple = CONVENTIONS
 
     @property
@@ -266,6 +269,7 @@ class BackwardReport:
 
     def to_dict(self) -> dict:
         return dict(function=self.function, ok=self.ok, activation=self.activation, loss=self.loss,
+                    loss_source=self.loss_source, notes=list(self.notes),
                     batch=self.batch, dtype=self.dtype, cases=[c.to_dict() for c in self.cases],
                     conventions=list(self.conventions))  # fmt: skip
 
@@ -286,11 +290,12 @@ class BackwardReport:
             f"{self.function}: {passed}/{len(self.cases)} cases pass "
             f"({self.activation}, {self.loss}, batch {self.batch}, {self.dtype})"
         )
-        out = [head, render_table(lines)]
+        out = [head] + ([self.loss_source] if self.loss_source else []) + [render_table(lines)]
         if not all(c.witnesses_agree for c in self.cases):
             out.append(
                 "warning: jax and finite differences disagree on some case: the grade may be unreliable"
             )
+        out += [f"note: {note}" for note in self.notes]
         return "\n".join(out)
 
     def summary_lines(self) -> list:

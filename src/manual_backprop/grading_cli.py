@@ -1,0 +1,147 @@
+"""The command line's grading commands (``--backward``, ``--forward``, ``--notebook``): load, grade, print.
+
+Each graded function is one section: its report's table and verdict lines. The loss a backward pass is
+graded against is ``--loss`` when given, else the convention found in the user's code (its
+``least_squares_loss`` / ``d_loss_d_output``), else ``least_squares``. Returns the exit code: 0 when every
+section passes, 1 when one fails; loading errors are ``LoadError`` (a ``ValueError``: exit 2, one line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from typing import TextIO
+
+import numpy as np
+
+from .jax_cache import use_compilation_cache
+from .loading import FORWARD_ARGUMENTS, Loaded, load, load_notebook
+from .report import SCHEMA_VERSION
+from .usercode import DEFAULT_TIMEOUT
+
+SECTIONS = {"compute_network_output": "forward pass", "backward_pass": "backward pass"}
+
+
+def _loss_for(args: argparse.Namespace, loaded: Loaded) -> tuple[str, str | None, str | None]:
+    """(loss, header line or None, note or None): ``--loss`` wins; else the user's convention, if any."""
+    if args.loss is not None:
+        return args.loss, None, None
+    namespace = loaded.namespace
+    if not any(callable(namespace.get(name)) for name in ("least_squares_loss", "d_loss_d_output")):
+        return "least_squares", None, None
+    from .conventions import find_loss_convention
+
+    convention = find_loss_convention(namespace)
+    return convention.loss or "least_squares", convention.header(), convention.note
+
+
+def _grade(args: argparse.Namespace, loaded: Loaded, role: str):
+    """The report of one loaded function; ``role``: "forward" (check_forward) or "backward"."""
+    common = dict(activation=args.activation, batch=args.batch, dtype=np.dtype(args.dtype), seed=args.seed,
+                  timeout=args.timeout)  # fmt: skip
+    if role == "forward":
+        from .forward_grading import check_forward
+
+        return check_forward(loaded.function, **common)
+    from .grading import check_backward
+
+    loss, header, note = _loss_for(args, loaded)
+    report = check_backward(loaded.function, loss=loss, loss_source=header, **common)
+    if note:
+        report = dataclasses.replace(report, notes=(*report.notes, note))
+    return report
+
+
+def _notebook_lines(notebook, verbose: bool) -> list[str]:
+    """The notebook's run: with ``verbose`` its summary and captured output; cells that raised always."""
+    if notebook is None:
+        return []
+    lines = []
+    if verbose:
+        lines.append(notebook.summary())
+        if notebook.output.strip():
+            lines += ["--- the notebook's output ---", notebook.output.rstrip("\n"), "--- end of output ---"]
+    elif notebook.errors:
+        more = f" (and {len(notebook.errors) - 1} more)" if len(notebook.errors) > 1 else ""
+        lines.append(f"note: a cell raised: {notebook.errors[0]}{more}; the cells after it ran (--verbose "
+                     "shows the notebook's output)")
+    return lines
+
+
+def _report_lines(report) -> list[str]:
+    if hasattr(report, "summary_lines"):  # a BackwardReport: its table, then where and what
+        return [str(report), *report.summary_lines()]
+    return [str(report)]  # a ForwardReport: its table ends with the verdict
+
+
+def _notebook_document(notebook) -> dict | None:
+    if notebook is None:
+        return None
+    return {"path": notebook.path, "errors": [str(error) for error in notebook.errors],
+            "code_cells": notebook.code_cells, "skipped_lines": notebook.skipped_lines,
+            "skipped_cells": notebook.skipped_cells, "output": notebook.output}  # fmt: skip
+
+
+def run_grading(args: argparse.Namespace, out: TextIO) -> int:
+    """Grade what ``--backward``, ``--forward`` and ``--notebook`` name; print the sections; the exit code."""
+    args.timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
+    sections: list[tuple[str, Loaded]] = []  # (role, loaded) in the order a pass computes: forward first
+    if args.notebook:
+        found = load_notebook(args.notebook, tuple(SECTIONS), timeout=args.timeout)
+        for name, role in (("compute_network_output", "forward"), ("backward_pass", "backward")):
+            if name in found:
+                sections.append((role, found[name]))
+    if args.forward:
+        sections.append(("forward", load(args.forward, option="--forward", arguments=FORWARD_ARGUMENTS,
+                                         timeout=args.timeout)))  # fmt: skip
+    if args.backward:
+        sections.append(("backward", load(args.backward, timeout=args.timeout)))
+    use_compilation_cache()  # after loading: a file that fails to load is told at once, without JAX
+    reports = [(role, loaded, _grade(args, loaded, role)) for role, loaded in sections]
+    ok = all(report.ok for _, _, report in reports)
+    if args.json:
+        _print_json(args, reports, ok, out)
+    else:
+        _print_text(args, reports, ok, out)
+    return 0 if ok else 1
+
+
+def _print_json(args, reports, ok: bool, out) -> None:
+    document: dict = {"schema_version": SCHEMA_VERSION, "command": "check"}
+    if len(reports) == 1 and not args.notebook:
+        role, loaded, report = reports[0]
+        document.update({role: getattr(args, role), "report": report.to_dict()})
+    else:
+        document["notebook" if args.notebook else "graded"] = args.notebook or [
+            getattr(args, role) for role, _, _ in reports
+        ]
+        document["reports"] = {loaded.name: report.to_dict() for _, loaded, report in reports}
+    notebooks = {id(loaded.notebook): loaded.notebook for _, loaded, _ in reports if loaded.notebook}
+    if notebooks:
+        document["notebook_run"] = _notebook_document(next(iter(notebooks.values())))
+    document["ok"] = ok
+    print(json.dumps(document), file=out)
+
+
+def _print_text(args, reports, ok: bool, out) -> None:
+    shown = set()
+    lines: list[str] = []
+    for _, loaded, _ in reports:
+        if loaded.notebook is not None and id(loaded.notebook) not in shown:
+            shown.add(id(loaded.notebook))
+            lines += _notebook_lines(loaded.notebook, args.verbose)
+    several = len(reports) > 1
+    for index, (role, loaded, report) in enumerate(reports):
+        if several:
+            lines += ([""] if index or lines else []) + [f"== {loaded.name} ({role} pass) =="]
+        lines += _report_lines(report)
+    if several:
+        failing = [loaded.name for _, loaded, report in reports if not report.ok]
+        passing = [loaded.name for _, loaded, report in reports if report.ok]
+        if failing:
+            also = f"; {' and '.join(passing)} passes" if passing else ""
+            lines += ["", f"FAIL: {' and '.join(failing)} {'fails' if len(failing) == 1 else 'fail'}{also}"]
+        else:
+            lines += ["", f"OK: {' and '.join(passing)} pass"]
+    print("\n".join(lines), file=out)
