@@ -26,8 +26,8 @@ def _codes(case):
 # (function, case name, first wrong layer, diagnosis codes of which one must be found)
 VALUE_BUGS = [
     (passes.sign_flipped, "notebook", 5, {"sign"}),
-    # x2 is also the derivative of sum_of_squares, the published notebook's loss (issue 8: its own wording)
-    (passes.factor_two, "notebook", 5, {"scaled", "wrong_loss_derivative"}),
+    # 2 (out - y) at every tensor is the published notebook's loss, sum((out - y)^2): issue 8's story.
+    (passes.factor_two, "notebook", 5, {"loss_convention"}),
     (passes.no_mask, "notebook", 4, {"mask_missing"}),
     (passes.no_mask, "K=4", 3, {"mask_missing"}),
     # f_5 is the 1-unit output, positive here: its "mask" is all ones, the same as no mask at all.

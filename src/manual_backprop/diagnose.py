@@ -7,11 +7,15 @@ highest failing layer is where the bug is; the layers below inherit it):
 - shape: transposed, bias not summed over the batch, a tensor of another layer, or just the wrong shape;
 - precision: right to the precision of a lower dtype than the parameters' (returned float32 for float64),
   or right up to a relative error just above the tolerance (no bug pattern can be told apart there);
-- values: NaN or inf, all zeros, sign flipped, scaled by a constant c, transposed (square matrices whose
-  transpose differs), equal to another layer's gradient;
-- the backward step from layer k+1 to k: activation mask missing, mask from the wrong layer, activations
-  h used instead of the mask, Omega instead of Omega^T (missing transpose); the weight gradient built
+- values: NaN or inf, all zeros, sign flipped, scaled by a constant c (claimed only where delta_k has
+  several nonzero entries: else "not sure"), transposed (square matrices whose transpose differs), equal
+  to another layer's gradient;
+- the backward step from layer k+1 to k, with the candidates of ``patterns.py``: activation mask missing,
+  from the wrong layer, without the bias, applied twice, another activation's derivative, h instead of the
+  mask, Omega instead of Omega^T; at the top, dL/d(output) without the target; the weight gradient built
   from the wrong layer's activations (or the pre-activations f instead of h).
+
+The function-level story over all cases (``story.py``) is built on top of these tensor diagnoses.
 
 Matching uses the "diagnosis" tolerance (``tolerances.py``): bug patterns differ by O(1). A case's
 diagnosis also says when the function keeps state between calls (it returns an earlier case's gradient) or
@@ -24,14 +28,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .activations import other_side_at_kink
 from .backprop import backward
 from .compare import compare_gradients
 from .losses import loss_gradient
+from .patterns import attempt, close, describe_c, step_candidates
 from .tolerances import (
     DTYPE_EPS_FACTOR,
     FACTOR_RTOL,
-    TINY_SCALE,
+    MIN_SUPPORT,
     UNIT_FACTOR_EPS,
     agree,
     gradient_scale,
@@ -77,10 +81,11 @@ class Context:
     scale: float
     dtype: np.dtype  # the parameters' (and the right gradient's)
     top_candidates: tuple = ()
+    biases: list | None = None  # for the patterns that add theta (weight decay, an update returned)
 
 
 def make_context(
-    weights, all_f, all_h, dl_df_last, act, expected, dtype, top_candidates=()
+    weights, all_f, all_h, dl_df_last, act, expected, dtype, top_candidates=(), biases=None
 ) -> Context:
     """Build a ``Context``: runs the right backward recursion once to keep every delta.
 
@@ -104,10 +109,11 @@ def make_context(
         compare_atol=compared.atol,
         scale=gradient_scale(expected),
         dtype=np.dtype(dtype),
+        biases=biases,
     )
 
 
-def case_context(weights, forward_pass, act, loss: str, target, expected, dtype) -> Context:
+def case_context(weights, forward_pass, act, loss: str, target, expected, dtype, biases=None) -> Context:
     """``make_context`` for one graded case: ``forward_pass`` is ``(net_output, all_f, all_h)``; the wrong
     starts of the recursion tried at the top layer are the other losses' derivatives dL/d(output)."""
     net_output, all_f, all_h = forward_pass
@@ -117,14 +123,10 @@ def case_context(weights, forward_pass, act, loss: str, target, expected, dtype)
         for other in LOSSES if other != loss
     ]  # fmt: skip
     return make_context(weights, all_f, all_h, loss_gradient(loss, net_output, target), act, expected, dtype,
-                        top_candidates=wrong_losses)  # fmt: skip
+                        top_candidates=wrong_losses, biases=biases)  # fmt: skip
 
 
-def _close(actual, candidate, ctx: Context) -> bool:
-    if candidate is None or np.shape(candidate) != np.shape(actual):
-        return False
-    scale = max(float(np.max(np.abs(candidate), initial=0.0)), TINY_SCALE)
-    return bool(np.all(agree(actual, candidate, rtol=ctx.rtol, atol=ctx.atol, scale=scale)))
+_close = close
 
 
 def _telling(actual, candidate, layer: int, kind: str, ctx: Context) -> bool:
@@ -163,61 +165,6 @@ def _precision_diagnosis(actual, expected, returned, ctx: Context):
     return None
 
 
-def _try(build):
-    """A candidate array, or None where that bug cannot happen for these shapes."""
-    try:
-        with np.errstate(all="ignore"):
-            return build()
-    except (ValueError, IndexError):
-        return None
-
-
-def _describe_c(c: float, columns: int) -> str:
-    for name, value in (("2", 2.0), ("1/2", 0.5), ("-2", -2.0), ("-1/2", -0.5)):
-        if np.isclose(c, value, rtol=FACTOR_RTOL):
-            return name
-    if columns > 1 and np.isclose(c, 1 / columns, rtol=FACTOR_RTOL):
-        return f"1/N = 1/{columns} (averaged over the batch instead of summed?)"
-    return f"{c:.6g}"
-
-
-def _step_candidates(layer: int, ctx: Context):
-    """(code, text, delta) for the classic bugs in the backward step from layer+1 down to ``layer``."""
-    if layer + 1 >= len(ctx.weights):
-        return list(ctx.top_candidates)
-    W, d = ctx.weights[layer + 1], ctx.deltas[layer + 1]
-    f = ctx.all_f
-    back = W.T @ d
-    out = [("mask_missing",
-            f"activation mask missing (delta from layer {layer + 1} not multiplied by a'(f_{layer}))", back)]
-    for other in (layer + 1, layer - 1, layer + 2):
-        if 0 <= other < len(f):
-            out.append(("mask_wrong_layer",
-                        "activation mask taken from the wrong layer "
-                        f"(a'(f_{other}) instead of a'(f_{layer}))",
-                        _try(lambda o=other: back * ctx.derivative(f[o]))))
-    out.append(("h_instead_of_mask",
-                f"delta multiplied by the activations h_{layer + 1} instead of the mask a'(f_{layer})",
-                _try(lambda: back * ctx.all_h[layer + 1])))
-    out.append(("wrong_derivative",
-                f"activation derivative of ReLU (f_{layer} > 0) used where the network's activation is "
-                "another",
-                _try(lambda: back * (f[layer] > 0))))
-    on_kink = f[layer] == 0
-    sides = other_side_at_kink(ctx.derivative) if on_kink.any() else None
-    if sides is not None:
-        # a'(0) on the other side: the mask (f >= 0) where ReLU'(0) = 0 asks for (f > 0), or the reverse.
-        at_zero, other = sides
-        out.append(("kink_convention",
-                    f"derivative at the kink: a'(0) taken as {other:g} where f_{layer} = 0 exactly; the "
-                    f"convention (jax.nn's) is a'(0) = {at_zero:g} (for ReLU: mask f > 0, not f >= 0)",
-                    _try(lambda: back * np.where(on_kink, other, ctx.derivative(f[layer])))))
-    out.append(("missing_transpose",
-                f"missing transpose: delta propagated with Omega_{layer + 1} instead of Omega_{layer + 1}^T",
-                _try(lambda: (W @ d) * ctx.derivative(f[layer]))))
-    return out  # fmt: skip
-
-
 def _finite_diagnosis(actual, expected):
     if not np.all(np.isfinite(actual)):
         return "nan", "NaN or inf in the gradient"
@@ -226,18 +173,28 @@ def _finite_diagnosis(actual, expected):
     return None
 
 
-def _value_diagnosis(actual, expected, ctx: Context, columns: int):
-    """(code, text) for an array of the right shape: a multiple or the transpose of the right one."""
+def _value_diagnosis(actual, expected, ctx: Context, columns: int, layer: int):
+    """(code, text) for an array of the right shape: a multiple or the transpose of the right one.
+
+    A multiple is claimed only where delta_layer has several nonzero entries: with one, Omega_layer =
+    delta h^T carries a single number, and any change to it looks like a constant factor ("not_sure")."""
     e_norm = float(np.vdot(expected, expected))
     if e_norm > 0:
         c = float(np.vdot(actual, expected)) / e_norm
+        if _close(actual, c * expected, ctx) and abs(c - 1) > ctx.rtol and (
+            np.count_nonzero(ctx.expected[1][layer]) < MIN_SUPPORT
+        ):
+            return "not_sure", (
+                f"wrong values in {int(np.count_nonzero(actual != expected))} of {actual.size} entries; only "
+                f"one entry of delta_{layer} is nonzero on this network, so its cause cannot be told here"
+            )
         if _close(actual, c * expected, ctx):
             if np.isclose(c, -1, rtol=FACTOR_RTOL):
                 return (
                     "sign",
                     "sign flipped (the right gradient times -1: e.g. y - output instead of output - y)",
                 )
-            described = _describe_c(c, columns)
+            described = describe_c(c, columns)
             telling = described != f"{c:.6g}"  # 2, 1/2, 1/N: factors that name a bug
             # A single number is a multiple of any other: there, name only the telling factors.
             # c within rounding of 1 is no scaling: the tensor is right to that precision
@@ -273,8 +230,8 @@ def _structural(actual, layer, kind, ctx: Context):
     form = (lambda d: d @ h[layer].T) if kind == "weights" else (lambda d: d.sum(axis=1, keepdims=True))
     matches = [
         (code, text)
-        for code, text, delta in _step_candidates(layer, ctx)
-        if delta is not None and _telling(actual, _try(lambda d=delta: form(d)), layer, kind, ctx)
+        for code, text, delta in step_candidates(layer, ctx)
+        if delta is not None and _telling(actual, attempt(lambda d=delta: form(d)), layer, kind, ctx)
     ]
     if matches:
         codes = list(dict.fromkeys(code for code, _ in matches))
@@ -283,9 +240,9 @@ def _structural(actual, layer, kind, ctx: Context):
     if kind == "weights":
         d = ctx.deltas[layer]
         for j in (layer + 1, layer - 1):
-            if 0 <= j < len(h) and _telling(actual, _try(lambda j=j: d @ h[j].T), layer, kind, ctx):
+            if 0 <= j < len(h) and _telling(actual, attempt(lambda j=j: d @ h[j].T), layer, kind, ctx):
                 return "wrong_activations", f"weight gradient built from h_{j} instead of h_{layer}"
-        if layer > 0 and _telling(actual, _try(lambda: d @ ctx.all_f[layer - 1].T), layer, kind, ctx):
+        if layer > 0 and _telling(actual, attempt(lambda: d @ ctx.all_f[layer - 1].T), layer, kind, ctx):
             return "wrong_activations", (
                 f"weight gradient built from the pre-activations f_{layer - 1} "
                 f"instead of the activations h_{layer}"
@@ -343,7 +300,7 @@ def diagnose_tensor(actual, layer: int, kind: str, ctx: Context) -> Diagnosis:
         _finite_diagnosis(actual, expected)
         or _precision_diagnosis(actual, expected, returned, ctx)
         or _structural(actual, layer, kind, ctx)
-        or _value_diagnosis(actual, expected, ctx, columns)
+        or _value_diagnosis(actual, expected, ctx, columns, layer)
         or _other_layer(actual, layer, kind, ctx)
     )
     if found:

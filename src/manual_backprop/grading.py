@@ -14,6 +14,7 @@ from .compare import compare_gradients
 from .diagnose import case_context, diagnose_case, first_wrong_layer
 from .finite_diff import numerical_gradients
 from .report import BackwardReport, CaseResult
+from .story import Seen, attach, tell
 from .usercode import DEFAULT_TIMEOUT, call_user, describe_exception, globals_note, network_globals, safe_repr
 from .validate import as_gradient_array, check_target
 
@@ -67,6 +68,14 @@ def _mutation(originals, passed) -> str | None:
     return None
 
 
+def _plain_pair(value):
+    """A badly shaped result kept for the function-level story (lists that grow from call to call), where
+    it is a plain pair of plain lists or tuples (builtin ``len`` cannot raise there); else None."""
+    if type(value) in (list, tuple) and len(value) == 2 and all(type(p) in (list, tuple) for p in value):
+        return [list(value[0]), list(value[1])]
+    return None
+
+
 def _call(backward, originals, timeout, globals_seen: set):
     """Call ``backward`` through ``call_user`` on fresh copies of ``originals`` (all_weights, all_biases,
     all_f, all_h, y) with the case's network globals: ``(result, error_kind, error)``, error_kind None,
@@ -81,7 +90,7 @@ def _call(backward, originals, timeout, globals_seen: set):
     reading = call_user(_read_result, (call.value, len(originals[0])), timeout=timeout)
     if not reading.ok:
         if isinstance(reading.exception, _Structure):
-            return None, "structure", reading.exception.args[0]
+            return _plain_pair(call.value), "structure", reading.exception.args[0]
         why = describe_exception(reading.exception) if reading.exception is not None else reading.error
         return None, "structure", f"returned an object that could not be read: {why}"
     mutated = _mutation(
@@ -98,7 +107,6 @@ def _grade_case(backward, case: Case, activation: str, loss: str, oracle, histor
     forward_pass = forward(case.weights, case.biases, case.net_input, act)
     _, all_f, all_h = forward_pass
     expected = oracle(case.weights, case.biases, case.net_input, case.y, activation=activation, loss=loss)
-    history.append((case.name, expected))
     # Second witness: finite differences agree with the oracle (kinks excluded).
     fd_w, fd_b, (k_w, k_b) = numerical_gradients(
         case.weights, case.biases, case.net_input, case.y, activation=activation, loss=loss, return_kinks=True
@@ -110,13 +118,15 @@ def _grade_case(backward, case: Case, activation: str, loss: str, oracle, histor
     result, error_kind, error = _call(backward, (case.weights, case.biases, all_f, all_h, case.y), timeout,
                                       set() if globals_seen is None else globals_seen)
     if error_kind not in (None, "mutation"):
+        history.append(Seen(case.name, expected, result, None, None, error_kind))
         return CaseResult(**common, ok=False, error_kind=error_kind, error=error, comparison=None,
                           first_wrong_layer=None, diagnoses=())  # fmt: skip
     comparison = compare_gradients(expected, result, dtype=dtype, label="yours vs jax")
-    diagnoses = ()
+    diagnoses, ctx = (), None
     if not comparison.ok:
-        ctx = case_context(case.weights, forward_pass, act, loss, target, expected, dtype)
-        diagnoses = diagnose_case(result, comparison, ctx, history[:-1])
+        ctx = case_context(case.weights, forward_pass, act, loss, target, expected, dtype, case.biases)
+        diagnoses = diagnose_case(result, comparison, ctx, [(s.name, s.expected) for s in history])
+    history.append(Seen(case.name, expected, result, ctx, comparison, error_kind))
     return CaseResult(**common, ok=comparison.ok and error is None, error_kind=error_kind, error=error,
                       comparison=comparison, first_wrong_layer=first_wrong_layer(comparison.rows),
                       diagnoses=diagnoses)  # fmt: skip
@@ -167,11 +177,12 @@ def check_backward(
     cases = make_battery(activation, loss, batch, dtype, seed) if cases is None else cases
     if not cases:
         raise ValueError("cases is empty: nothing to grade (pass None for the standard battery)")
-    history = []
+    history = []  # every call, for the function-level story
     seen: set = set()
     results = tuple(_grade_case(backward, case, activation, loss, jax_gradients, history, timeout, seen)
                     for case in cases)
+    story = tell(history, loss)
     name = getattr(backward, "__qualname__", None) or safe_repr(backward)
     note = globals_note(getattr(backward, "__name__", None) or name, seen)
-    return BackwardReport(name, activation, loss, int(batch), dtype.name, results,
-                          loss_source=loss_source, notes=(note,) if note else ())
+    return BackwardReport(name, activation, loss, int(batch), dtype.name, attach(results, story),
+                          loss_source=loss_source, notes=(note,) if note else (), story=story)

@@ -214,16 +214,16 @@ class CaseResult:
             return "ok"
         if self.error:
             return self.error
-        stale = [d for d in self.diagnoses if d.code == "stale"]
-        if stale:
-            return stale[0].text
+        whole = [d for d in self.diagnoses if d.code == "stale" or d.kind == "function"]
+        if whole:
+            return whole[0].text
         return "; ".join(f"{names}: {text}" for names, text in self.first_layer_diagnoses())
 
     def first_layer_diagnoses(self) -> list:
         """(tensor names, text) at the first wrong layer, tensors with the same diagnosis grouped."""
         grouped = {}
         for d in self.diagnoses:
-            if d.layer == self.first_wrong_layer:
+            if d.layer == self.first_wrong_layer and d.kind != "function":
                 grouped.setdefault(d.text, []).append(
                     f"{'Omega' if d.kind == 'weights' else 'beta'}_{d.layer}"
                 )
@@ -258,6 +258,7 @@ class BackwardReport:
     loss_source: str | None = None  # the header line when the loss was found in the user's code
     notes: tuple = ()  # one line each: the network globals set, a loss that fit no convention
     conventions: tuple = CONVENTIONS
+    story: object = None  # story.Story: the one diagnosis of the function, over all its failing cases
 
     @property
     def failing(self) -> tuple:
@@ -270,8 +271,9 @@ class BackwardReport:
     def to_dict(self) -> dict:
         return dict(function=self.function, ok=self.ok, activation=self.activation, loss=self.loss,
                     loss_source=self.loss_source, notes=list(self.notes),
-                    batch=self.batch, dtype=self.dtype, cases=[c.to_dict() for c in self.cases],
-                    conventions=list(self.conventions))  # fmt: skip
+                    batch=self.batch, dtype=self.dtype,
+                    diagnosis=None if self.story is None else self.story.to_dict(),
+                    cases=[c.to_dict() for c in self.cases], conventions=list(self.conventions))  # fmt: skip
 
     def __str__(self) -> str:
         lines = [("case", "sizes", "verdict", "first wrong layer", "diagnosis")]
@@ -304,7 +306,14 @@ class BackwardReport:
         if not failing:
             return [f"OK: {self.function} agrees with jax.grad on all {len(self.cases)} cases"]
         first = failing[0]
-        lines = ["", f"first failing case: {first.name}"]
+        lines = [""]
+        if self.story is not None:
+            told = len(self.story.cases)
+            where = f" (fits {told} of {len(failing)} failing cases)" if told else ""
+            if told == len(failing):
+                where = f" (fits all {told} failing cases)"
+            lines.append(f"diagnosis{where}: {self.story.text}")
+        lines.append(f"first failing case: {first.name}")
         if first.error:
             lines.append(f"  {first.error}")
         if first.first_wrong_layer is not None:

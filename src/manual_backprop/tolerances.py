@@ -260,3 +260,18 @@ TOLERANCES.update({
     ("float32", "derivative_one_sided"): Tolerance(
         1e-3, 1e-4, "float32 rounding (as analytic) and the O(s) error of the one-sided float64 difference"),
 })
+
+# A bug pattern's parameter (c, lambda, lr, a clip bound) read off different tensors or networks must agree
+# to this relative tolerance: only rounding separates the readings, while coincidences differ at the first
+# digits. A reading by cancellation (actual - right, for lambda) keeps about half the digits, hence
+# sqrt(eps) where that is looser (float32: 3e-4).
+PARAM_RTOL = 1e-6
+
+
+def param_rtol(dtype) -> float:
+    return max(PARAM_RTOL, float(np.sqrt(np.finfo(dtype).eps)))
+
+
+# Independent entries that must agree before a parametric pattern (one number read off the data) is claimed:
+# one entry fixes the parameter, so a claim needs one more; a fixed pattern (no parameter) needs one.
+MIN_SUPPORT = 2
