@@ -18,14 +18,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
+from ._types import Array, Gradients, Parameters
 from .activations import Activation, get_activation
 from .losses import loss_gradient
 from .validate import (
-    Array,
-    ArrayLike,
-    Gradients,
-    Parameters,
     check_activations_lists,
     check_columns,
     check_forward_finite,

@@ -157,6 +157,72 @@ def _fill_defaults(args):
         raise UsageError("--step does not apply to --fd taylor, which sweeps its own steps")
 
 
+def _check_size(args) -> None:
+    """Refuse, before any work, a network too deep to compile or too large for memory (see ``limits``)."""
+    from .limits import GIB, MAX_DEPTH, MEMORY_FRACTION, memory_estimate, memory_limit
+
+    if args.depth > MAX_DEPTH:
+        raise UsageError(
+            f"--depth {args.depth}: deeper than {MAX_DEPTH} layers, the check would sit silent for minutes "
+            f"while XLA compiles jax.grad's unrolled layers (about 6 s at depth {MAX_DEPTH} on 2 cores, "
+            f"growing faster than the depth); use --depth {MAX_DEPTH} or less (from Python, "
+            "manual_gradients has no limit)"
+        )
+    sizes = _sizes(args)
+    estimate = memory_estimate(sizes, args.batch, args.derivative)
+    limit = memory_limit()
+    if limit is not None and estimate.total > limit:
+        raise UsageError(
+            f"network {'-'.join(map(str, sizes))}, batch {args.batch}: the check would need about "
+            f"{estimate.total / GIB:,.1f} GiB (parameters {estimate.parameters / GIB:,.1f}, activations "
+            f"{estimate.activations / GIB:,.1f}, working {estimate.working / GIB:,.1f}), over the limit of "
+            f"{limit / GIB:,.1f} GiB ({MEMORY_FRACTION:.0%} of this machine's "
+            f"{limit / MEMORY_FRACTION / GIB:,.1f} GiB); use a smaller --width, --depth, --input-dim, "
+            "--output-dim or --batch"
+        )
+
+
+def _sizes(args) -> list[int]:
+    """The layer sizes (D_i, D_1, ..., D_K, D_o) the options ask for."""
+    return [args.input_dim, *[args.width] * args.depth, args.output_dim]
+
+
+def _announce(args, weights, x) -> str:
+    """The line on stderr before the work: the network, the method, and a switch to directional."""
+    from .finite_diff import fd_cost
+    from .tolerances import FD_BUDGET
+
+    parameters = sum(w.size + w.shape[0] for w in weights)
+    head = (
+        f"checking network {'-'.join(map(str, _sizes(args)))} ({parameters:,} parameters), batch "
+        f"{args.batch}, {args.dtype}, {args.activation}, {args.loss}: "
+    )
+    if args.derivative != "gradient":
+        return head + f"{args.derivative} by hand, by JAX and by central differences"
+    if args.fd in ("directional", "taylor"):
+        return head + f"manual backprop, jax.grad and the {args.fd} check"
+    cost = fd_cost(weights, x.shape[1], args.fd)
+    if cost > FD_BUDGET:
+        return head + (
+            f"manual backprop, jax.grad and the directional check (a full {args.fd} finite-difference "
+            f"check would cost {cost:.1e} multiply-adds, past the budget of {FD_BUDGET:.1e}: switched to "
+            "directional)"
+        )
+    return head + f"manual backprop, jax.grad and {args.fd} finite differences"
+
+
+def _feedback(args) -> bool:
+    """Progress on stderr: only for a person watching (stderr a terminal) and never with --json."""
+    return not args.json and _stderr_is_terminal()
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced or closed
+        return False
+
+
 def _network(args):
     """The notebook's construction (its seed and draw order) for the shape asked, input 1.2, target 20."""
     from .network import random_network, udl_network
@@ -200,26 +266,35 @@ def _print_arrays(report, out):
 
 def _run_three_way(args, out) -> int:
     from .jax_cache import use_compilation_cache
+    from .progress import showing
+    from .report import SCHEMA_VERSION
     from .three_way import three_way_check
 
     use_compilation_cache()
     _fill_defaults(args)
+    _check_size(args)
     weights, biases, x, y = _network(args)
+    feedback = _feedback(args)
+    if feedback:
+        print(_announce(args, weights, x), file=sys.stderr, flush=True)
     if args.derivative != "gradient":
-        return _run_derivative(args, weights, biases, x, y, out)
-    report = three_way_check(
-        weights,
-        biases,
-        x,
-        y,
-        activation=args.activation,
-        loss=args.loss,
-        fd=args.fd,
-        step=args.step,
-        rng=args.seed,
-    )
+        with showing(feedback):
+            return _run_derivative(args, weights, biases, x, y, out)
+    with showing(feedback):
+        report = three_way_check(
+            weights,
+            biases,
+            x,
+            y,
+            activation=args.activation,
+            loss=args.loss,
+            fd=args.fd,
+            step=args.step,
+            rng=args.seed,
+        )
     if args.json:
-        document = {"command": "check", "output": report.net_output.tolist(), "loss": report.loss_value,
+        document = {"schema_version": SCHEMA_VERSION, "command": "check",
+                    "output": report.net_output.tolist(), "loss": report.loss_value,
                     "report": report.to_dict(), "ok": report.ok}  # fmt: skip
         print(json.dumps(document), file=out)
         return 0 if report.ok else 1
@@ -240,7 +315,10 @@ def _run_derivative(args, weights, biases, x, y, out) -> int:
     report = three_way_check(weights, biases, x, y, activation=args.activation, loss=args.loss,
                              derivative=args.derivative, rng=args.seed)
     if args.json:
-        print(json.dumps({"command": "check", "report": report.to_dict(), "ok": report.ok}), file=out)
+        from .report import SCHEMA_VERSION
+
+        print(json.dumps({"schema_version": SCHEMA_VERSION, "command": "check", "report": report.to_dict(),
+                          "ok": report.ok}), file=out)  # fmt: skip
     else:
         print(report, file=out)
     return 0 if report.ok else 1

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 import numpy as np
-from numpy.typing import DTypeLike
+from numpy.typing import ArrayLike, DTypeLike
 
 from .tolerances import gradient_scale, tolerance_for
-from .validate import ArrayLike, as_gradient_array, as_real_array, check_tolerance
+from .validate import as_gradient_array, as_real_array, check_tolerance
 
 KINDS = ("weights", "biases")
 

@@ -18,11 +18,15 @@ Tolerances: ``tolerances.py``, kinds ``derivative_analytic``, ``derivative_centr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import derivative_fd
+from ._types import Parameters, Seed
 from .compare import fmt, render_table
 from .ggn import manual_ggn_vp
 from .hvp import manual_hvp
@@ -193,9 +197,10 @@ def _compare(actual, expected, include, rtol, atol, scale):
     return worst, bool(good.all()), ""
 
 
-def check_derivative(all_weights, all_biases, net_input, y, *, derivative: str = "jvp",
-                     activation: str = "relu", loss: str = "least_squares", vector=None, rng=0,
-                     manual=None) -> DerivativeReport:
+def check_derivative(all_weights: Parameters, all_biases: Parameters, net_input: ArrayLike, y: ArrayLike, *,
+                     derivative: str = "jvp", activation: str = "relu", loss: str = "least_squares",
+                     vector: tuple[Parameters, Parameters] | None = None, rng: Seed = 0,
+                     manual: Callable[..., Any] | None = None) -> DerivativeReport:
     """Check one derivative three ways: manual (ours, or ``manual``), ``jax`` and finite differences.
 
     ``net_input`` (D_i, N); ``y`` (D_o, N) or class indices (N,) for softmax cross-entropy. ``derivative``

@@ -23,12 +23,15 @@ with an excluded column is excluded as a whole.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import numpy as np
 
+from .activations import Activation
 from .backprop import backward, forward
 from .losses import loss_gradient, loss_terms
+from .progress import track
 
 EPS64 = float(np.finfo(np.float64).eps)
 CENTRAL_STEP = float(np.cbrt(EPS64))  # 6.1e-6: O(s^2) truncation against O(eps / s) rounding
@@ -60,7 +63,8 @@ def _states(all_f, act):
     return np.concatenate([np.asarray(act.is_on(f), bool) for f in all_f[:-1]], axis=0).T
 
 
-def kink_rule_difference(evaluate, step: float, one_sided_step: float):
+def kink_rule_difference(evaluate: Callable[[float], tuple[np.ndarray, list[np.ndarray]]], step: float,
+                         one_sided_step: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The derivative at t = 0 of ``evaluate(t) -> (values (N, M), states (N, U) or None)``, per column.
 
     Returns ``(estimate (N, M), sides (N,), rounding (N, M))``: sides CENTRAL, FORWARD, BACKWARD or
@@ -117,7 +121,8 @@ def _masks(sides, shape_per_column):
     return one.copy(), out.copy()
 
 
-def fd_jvp(weights, biases, x, target, t_w, t_b, act, loss):
+def fd_jvp(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], x: np.ndarray, target: np.ndarray,
+           t_w: Sequence[np.ndarray], t_b: Sequence[np.ndarray], act: Activation, loss: str) -> Witness:
     """Central differences along the tangent: ``Witness([d_output (D_o, N), dL (1, 1)])``."""
     weights, biases, x, target, t_w, t_b = map(_float64, (weights, biases, [x], [target], t_w, t_b))
     x, target = x[0], target[0]
@@ -167,7 +172,8 @@ def _column_gradients(weights, biases, x, target, act, loss):
     return np.array(rows)
 
 
-def fd_hvp(weights, biases, x, target, v_w, v_b, act, loss):
+def fd_hvp(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], x: np.ndarray, target: np.ndarray,
+           v_w: Sequence[np.ndarray], v_b: Sequence[np.ndarray], act: Activation, loss: str) -> Witness:
     """Central differences of the manual gradient along v: ``Witness([Hv_w..., Hv_b...])``."""
     weights, biases, x, target, v_w, v_b = map(_float64, (weights, biases, [x], [target], v_w, v_b))
     x, target = x[0], target[0]
@@ -184,7 +190,8 @@ def fd_hvp(weights, biases, x, target, v_w, v_b, act, loss):
     return _sum_over_columns(estimate, sides, rounding, shapes)
 
 
-def fd_ggn_vp(weights, biases, x, target, v_w, v_b, act, loss):
+def fd_ggn_vp(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], x: np.ndarray, target: np.ndarray,
+              v_w: Sequence[np.ndarray], v_b: Sequence[np.ndarray], act: Activation, loss: str) -> Witness:
     """J^T H_L J v: J v from the JVP witness, then d/dt of backprop from grad_z L(z + t J v)."""
     jv_witness = fd_jvp(weights, biases, x, target, v_w, v_b, act, loss)
     weights, biases, x, target = map(_float64, (weights, biases, [x], [target]))
@@ -213,7 +220,7 @@ def fd_ggn_vp(weights, biases, x, target, v_w, v_b, act, loss):
 def _coordinate_differences(count, move, base_value):
     """Per-column derivatives along ``count`` coordinates: ``move(j, t) -> (values (N, 1), states)``."""
     columns, sides, roundings = [], [], []
-    for j in range(count):
+    for j in track(range(count), "finite differences"):  # a bar only in the command line
         estimate, side, rounding = kink_rule_difference(lambda t, j=j: move(j, t), *base_value(j))
         columns.append(estimate[:, 0])
         sides.append(side)
@@ -221,7 +228,8 @@ def _coordinate_differences(count, move, base_value):
     return np.array(columns).T, np.array(sides).T, np.array(roundings).T  # (N, count) each
 
 
-def fd_per_example(weights, biases, x, target, act, loss):
+def fd_per_example(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], x: np.ndarray,
+                   target: np.ndarray, act: Activation, loss: str) -> Witness:
     """Each column's loss differenced along each parameter coordinate.
 
     Returns a ``Witness`` of arrays (N, D_{k+1}, D_k) for the weights, then (N, D_{k+1}, 1) for the biases.
@@ -259,7 +267,8 @@ def fd_per_example(weights, biases, x, target, act, loss):
     return Witness(values, ones, outs, roundings)
 
 
-def fd_input_gradient(weights, biases, x, target, act, loss):
+def fd_input_gradient(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], x: np.ndarray,
+                      target: np.ndarray, act: Activation, loss: str) -> Witness:
     """Each column's loss differenced along each input row: ``Witness([dL/d(net_input) (D_i, N)])``."""
     weights, biases, x, target = map(_float64, (weights, biases, [x], [target]))
     x, target = x[0], target[0]

@@ -19,15 +19,16 @@ the gradient), ``inconclusive`` and ``verdict`` ("ok", "FAIL" or "inconclusive")
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ._types import Parameters, Seed
 from .compare import _number, fmt, render_table
 from .directions import LossLine, abs_dot, check_count, checked, dot, make_directions, relative_step, verdict
+from .progress import track
 from .tolerances import (
     DIRECTIONAL_STEP,
     MAX_SHRINKS,
@@ -193,10 +194,9 @@ def _direction_row(line: LossLine, v, gradient, index: int, step: float, allowed
         s, shrinks = s * SHRINK, shrinks + 1
 
 
-def directional_check(all_weights: Sequence[ArrayLike], all_biases: Sequence[ArrayLike], net_input: ArrayLike,
-                      y: ArrayLike, gradients: object, *, activation: str = "relu",
-                      loss: str = "least_squares", directions: int = 3,
-                      rng: int | np.random.Generator | None = 0,
+def directional_check(all_weights: Parameters, all_biases: Parameters, net_input: ArrayLike, y: ArrayLike,
+                      gradients: tuple[Parameters, Parameters], *, activation: str = "relu",
+                      loss: str = "least_squares", directions: int = 3, rng: Seed = 0,
                       step: float | None = None) -> DirectionalReport:
     """Check ``gradients`` = ``(all_dl_dweights, all_dl_dbiases)`` along ``directions`` (>= 1) directions.
 
@@ -223,7 +223,7 @@ def _directional(line: LossLine, gradient, *, directions: int = 3, rng=0,
     noise = NOISE_FACTOR * line.loss_rounding
     rows = [
         _direction_row(line, v, gradient, i, step, allowed_by, noise)
-        for i, v in enumerate(make_directions(line, gradient, directions, rng))
+        for i, v in enumerate(track(make_directions(line, gradient, directions, rng), "directions"))
     ]
     notes = []
     for reason, text in _REASONS.items():

@@ -15,11 +15,14 @@ bug (a sign, a factor, a missing term) rarely makes zero. The others are random.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
+from ._types import Arrays, Parameters, Seed
 from .activations import Activation, get_activation
 from .backprop import forward
 from .losses import loss_terms
@@ -29,7 +32,7 @@ from .validate import check_columns, check_loss_name, check_parameters, check_ta
 check_count = _check_count  # an integer argument >= a minimum, as network.py checks its own
 
 
-def relative_step(value, name: str, default: float) -> float:
+def relative_step(value: float | None, name: str, default: float) -> float:
     """A step relative to |theta|: ``default`` for None, else a finite number > 0 (TypeError/ValueError)."""
     if value is None:
         return default
@@ -42,7 +45,7 @@ def relative_step(value, name: str, default: float) -> float:
     return float(value)
 
 
-def generator(rng) -> np.random.Generator:
+def generator(rng: Seed) -> np.random.Generator:
     """``rng`` itself if it is a Generator, else ``np.random.default_rng(rng)``."""
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
@@ -104,7 +107,8 @@ class LossLine:
         return Point(float(terms.sum()), crossed)
 
 
-def loss_line(weights, biases, x, target, act: Activation, loss: str) -> LossLine:
+def loss_line(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], x: np.ndarray, target: np.ndarray,
+              act: Activation, loss: str) -> LossLine:
     """Unchecked: the ``LossLine`` through checked parameters, input (D_i, N) of their dtype, and a target
     (D_o, N) checked in float64 (the loss is evaluated in float64 whatever the parameters' dtype)."""
     dtype = weights[0].dtype
@@ -125,7 +129,8 @@ class Checked(NamedTuple):
     gradient: list  # [all_dl_dweights, all_dl_dbiases], float64 arrays of the parameters' shapes
 
 
-def checked(all_weights, all_biases, net_input, y, gradients, activation, loss) -> Checked:
+def checked(all_weights: Parameters, all_biases: Parameters, net_input: ArrayLike, y: ArrayLike,
+            gradients: tuple[Parameters, Parameters], activation: str, loss: str) -> Checked:
     """The public door of both checks: validate the network, input, target and gradients, once."""
     act = get_activation(activation)
     loss = check_loss_name(loss)
@@ -136,7 +141,7 @@ def checked(all_weights, all_biases, net_input, y, gradients, activation, loss) 
     return Checked(line, _checked_gradient(gradients, line))
 
 
-def as_float64(gradients) -> list:
+def as_float64(gradients: tuple[Parameters, Parameters] | Sequence[Parameters]) -> list[Arrays]:
     """Unchecked: ``(all_dl_dweights, all_dl_dbiases)`` as two lists of float64 arrays, as the cores take."""
     return [[np.asarray(g, dtype=np.float64) for g in part] for part in gradients]
 
@@ -167,7 +172,7 @@ def _checked_gradient(gradients, line: LossLine):
     return out
 
 
-def dot(a, b) -> float:
+def dot(a: Sequence[Sequence[np.ndarray]], b: Sequence[Sequence[np.ndarray]]) -> float:
     """a . b over two float64 (weights, biases) pairs of lists of arrays."""
     return float(
         sum(
@@ -178,7 +183,7 @@ def dot(a, b) -> float:
     )
 
 
-def abs_dot(a, b) -> float:
+def abs_dot(a: Sequence[Sequence[np.ndarray]], b: Sequence[Sequence[np.ndarray]]) -> float:
     """|a| . |b| over two float64 (weights, biases) pairs: the scale against which a . b rounds."""
     return float(
         sum(
@@ -201,7 +206,8 @@ def _random_signs(rng, shape) -> np.ndarray:
     return r
 
 
-def make_directions(line: LossLine, gradient, count: int, rng, mix_gradient: bool = True):
+def make_directions(line: LossLine, gradient: Sequence[Sequence[np.ndarray]], count: int, rng: Seed,
+                    mix_gradient: bool = True) -> Iterator[list[Arrays]]:
     """``count`` directions of norm |theta| (1 if theta = 0): random signs, the first mixed with g / |g|.
 
     ``gradient`` is a float64 (weights, biases) pair; ``rng`` a seed or a Generator. Each direction is drawn

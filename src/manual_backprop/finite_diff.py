@@ -24,11 +24,13 @@ from itertools import accumulate
 from typing import Literal, NamedTuple, overload
 
 import numpy as np
-from numpy.typing import DTypeLike, NDArray
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
+from ._types import Array, Gradients, Parameters
 from .activations import get_activation
 from .backprop import forward
 from .losses import loss_gradient, loss_term_magnitudes, loss_terms
+from .progress import track
 from .tolerances import (
     FD_ACTIVATION_ULPS,
     FD_CURVATURE_SHARE,
@@ -39,10 +41,6 @@ from .tolerances import (
     tolerance_for,
 )
 from .validate import (
-    Array,
-    ArrayLike,
-    Gradients,
-    Parameters,
     check_columns,
     check_forward_finite,
     check_gradient_finite,
@@ -401,7 +399,7 @@ def fd_gradients(weights, biases, target, act, loss: str, forward_pass, *, metho
     every_kink = np.zeros(offsets[-1], bool) if return_kinks else None  # all False for smooth activations
     curving = return_curvature and method == "central"
     every_curve = np.zeros(offsets[-1], dtype) if curving else None
-    for batch in batches:
+    for batch in track(batches, "finite differences"):  # a bar only in the command line
         terms, alive, kinks = perturber.loss_terms(batch, all_steps)
         size = sum(b.size for b in batch)
         steps = _batch_steps(all_steps, batch)

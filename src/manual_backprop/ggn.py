@@ -17,6 +17,12 @@ linear in the parameters (K = 0: f_0 = Omega_0 x + beta_0), and they differ for 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ._types import Gradients, Parameters
 from .activations import Activation
 from .backprop import backward
 from .hvp import VECTOR_NAMES
@@ -25,15 +31,17 @@ from .losses import loss_hessian_vector
 from .tangents import check_pair, check_problem
 
 
-def ggn_core(weights, biases, x, target, v_w, v_b, act: Activation, loss: str):
+def ggn_core(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], x: np.ndarray, target: np.ndarray,
+             v_w: Sequence[np.ndarray], v_b: Sequence[np.ndarray], act: Activation, loss: str) -> Gradients:
     """Unchecked G v: ``(Gv_weights, Gv_biases)`` shaped like the parameters."""
     all_f, all_h, all_df, _ = jvp_forward(weights, biases, x, v_w, v_b, act)
     u = loss_hessian_vector(loss, all_f[-1], target, all_df[-1])
     return backward(weights, all_f, all_h, u, act)
 
 
-def manual_ggn_vp(all_weights, all_biases, net_input, y, v_weights, v_biases, *, activation: str = "relu",
-                  loss: str = "least_squares"):
+def manual_ggn_vp(all_weights: Parameters, all_biases: Parameters, net_input: ArrayLike, y: ArrayLike,
+                  v_weights: Parameters, v_biases: Parameters, *, activation: str = "relu",
+                  loss: str = "least_squares") -> Gradients:
     """G v = J^T H_L J v, the generalized Gauss-Newton matrix times v, by hand.
 
     Arguments and result as ``manual_hvp``: ``net_input`` (D_i, N), ``y`` (D_o, N) or class indices (N,),

@@ -17,6 +17,7 @@ import numpy as np
 
 from .jax_cache import use_compilation_cache
 from .loading import FORWARD_ARGUMENTS, Loaded, load, load_notebook
+from .report import SCHEMA_VERSION
 from .usercode import DEFAULT_TIMEOUT
 
 SECTIONS = {"compute_network_output": "forward pass", "backward_pass": "backward pass"}
@@ -109,7 +110,7 @@ def run_grading(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _print_json(args, reports, ok: bool, out, missing: list[str]) -> None:
-    document: dict = {"command": "check"}
+    document: dict = {"schema_version": SCHEMA_VERSION, "command": "check"}
     if len(reports) == 1 and not args.notebook:
         role, loaded, report = reports[0]
         document.update({role: getattr(args, role), "report": report.to_dict()})

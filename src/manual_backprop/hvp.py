@@ -21,6 +21,12 @@ the loss's curvature and the products of parameters (Omega_k h_k) remain.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ._types import Gradients, Parameters
 from .activations import Activation
 from .backprop import backward
 from .jvp import jvp_forward
@@ -30,7 +36,9 @@ from .tangents import check_pair, check_problem
 VECTOR_NAMES = ("v_weights", "v_biases")
 
 
-def hvp_core(weights, biases, x, target, v_w, v_b, act: Activation, loss: str, curvature=None):
+def hvp_core(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], x: np.ndarray,
+             target: np.ndarray, v_w: Sequence[np.ndarray], v_b: Sequence[np.ndarray], act: Activation,
+             loss: str, curvature: Callable[[np.ndarray], np.ndarray] | None = None) -> Gradients:
     """Unchecked H v: ``(Hv_weights, Hv_biases)`` shaped like the parameters.
 
     ``curvature`` is a''(f) (None: ``act.curvature``); a test passes a wrong one to see the check fail.
@@ -55,15 +63,18 @@ def hvp_core(weights, biases, x, target, v_w, v_b, act: Activation, loss: str, c
     return hv_w, hv_b
 
 
-def gradient_and_hvp(weights, biases, x, target, v_w, v_b, act: Activation, loss: str):
+def gradient_and_hvp(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], x: np.ndarray,
+                     target: np.ndarray, v_w: Sequence[np.ndarray], v_b: Sequence[np.ndarray],
+                     act: Activation, loss: str) -> tuple[Gradients, Gradients]:
     """Unchecked: the gradient and H v together, ``((dl_dw, dl_db), (hv_w, hv_b))`` (a cross-check)."""
     all_f, all_h, _, _ = jvp_forward(weights, biases, x, v_w, v_b, act)
     gradient = backward(weights, all_f, all_h, loss_gradient(loss, all_f[-1], target), act)
     return gradient, hvp_core(weights, biases, x, target, v_w, v_b, act, loss)
 
 
-def manual_hvp(all_weights, all_biases, net_input, y, v_weights, v_biases, *, activation: str = "relu",
-               loss: str = "least_squares"):
+def manual_hvp(all_weights: Parameters, all_biases: Parameters, net_input: ArrayLike, y: ArrayLike,
+               v_weights: Parameters, v_biases: Parameters, *, activation: str = "relu",
+               loss: str = "least_squares") -> Gradients:
     """H v, the Hessian of the loss (summed over the batch) in the parameters times v, by hand.
 
     ``net_input`` (D_i, N); ``y`` (D_o, N) or class indices (N,) for softmax cross-entropy;

@@ -8,12 +8,20 @@ saliency maps and adversarial examples use). No a'(f) factor: the input has no a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ._types import Parameters
+from .activations import Activation
 from .backprop import forward
 from .losses import loss_gradient
 from .tangents import check_problem
 
 
-def input_gradient_core(weights, biases, x, target, act, loss):
+def input_gradient_core(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], x: np.ndarray,
+                        target: np.ndarray, act: Activation, loss: str) -> np.ndarray:
     """Unchecked dL/d(net_input), (D_i, N).
 
     Only the deltas travel: delta_{k-1} = a'(f_{k-1}) * (Omega_k^T delta_k), then Omega_0^T delta_0. The
@@ -29,8 +37,8 @@ def input_gradient_core(weights, biases, x, target, act, loss):
     return delta
 
 
-def manual_input_gradient(all_weights, all_biases, net_input, y, *, activation: str = "relu",
-                          loss: str = "least_squares"):
+def manual_input_gradient(all_weights: Parameters, all_biases: Parameters, net_input: ArrayLike, y: ArrayLike,
+                          *, activation: str = "relu", loss: str = "least_squares") -> np.ndarray:
     """dL/d(net_input), shape (D_i, N), in the parameters' dtype, by backprop one layer further.
 
     ``net_input`` (D_i, N), ``y`` (D_o, N) or class indices (N,) for softmax cross-entropy.

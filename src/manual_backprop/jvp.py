@@ -14,8 +14,12 @@ notation df_k is R{f_k}: the Hessian-vector product (``hvp.py``) starts with thi
 
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Sequence
 
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ._types import Arrays, Parameters
 from .activations import Activation
 from .losses import loss_gradient
 from .tangents import check_network, check_pair, check_problem
@@ -23,7 +27,9 @@ from .tangents import check_network, check_pair, check_problem
 TANGENT_NAMES = ("tangent_weights", "tangent_biases")
 
 
-def jvp_forward(weights, biases, net_input, tangent_w, tangent_b, act: Activation, d_input=None):
+def jvp_forward(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], net_input: np.ndarray,
+                tangent_w: Sequence[np.ndarray], tangent_b: Sequence[np.ndarray], act: Activation,
+                d_input: np.ndarray | None = None) -> tuple[Arrays, Arrays, Arrays, Arrays]:
     """Unchecked forward pass with its tangent: ``(all_f, all_h, all_df, all_dh)``.
 
     ``all_f[k]`` and ``all_df[k]`` are f_k and df_k (D_{k+1}, N), k = 0..K; ``all_h[k]`` and ``all_dh[k]``
@@ -53,8 +59,9 @@ def jvp_forward(weights, biases, net_input, tangent_w, tangent_b, act: Activatio
     return all_f, all_h, all_df, all_dh
 
 
-def manual_jvp(all_weights, all_biases, net_input, tangent_weights, tangent_biases, *,
-               activation: str = "relu"):
+def manual_jvp(all_weights: Parameters, all_biases: Parameters, net_input: ArrayLike,
+               tangent_weights: Parameters, tangent_biases: Parameters, *,
+               activation: str = "relu") -> tuple[np.ndarray, np.ndarray]:
     """The network's output and its derivative along the tangent, in one forward pass by hand.
 
     ``net_input`` is (D_i, N); ``tangent_weights[k]`` has Omega_k's shape (D_{k+1}, D_k) and
@@ -67,8 +74,9 @@ def manual_jvp(all_weights, all_biases, net_input, tangent_weights, tangent_bias
     return all_f[-1], all_df[-1]
 
 
-def manual_loss_jvp(all_weights, all_biases, net_input, y, tangent_weights, tangent_biases, *,
-                    activation: str = "relu", loss: str = "least_squares"):
+def manual_loss_jvp(all_weights: Parameters, all_biases: Parameters, net_input: ArrayLike, y: ArrayLike,
+                    tangent_weights: Parameters, tangent_biases: Parameters, *, activation: str = "relu",
+                    loss: str = "least_squares") -> np.floating:
     """dL along the tangent: sum over outputs and examples of dL/df_K * df_K (a scalar of the dtype).
 
     Arguments as ``manual_jvp``, plus the target ``y`` (D_o, N) (class indices (N,) for softmax

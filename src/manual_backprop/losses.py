@@ -14,17 +14,11 @@ Both cross-entropies are written so that logits of +-1000 neither overflow nor l
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
+from ._types import Array
 from .activations import sigmoid, sigmoid_derivative
-from .validate import (
-    Array,
-    ArrayLike,
-    as_real_array,
-    check_finite,
-    check_loss_name,
-    check_result_finite,
-    check_target,
-)
+from .validate import as_real_array, check_finite, check_loss_name, check_result_finite, check_target
 
 
 def _logsumexp(z, axis=0):

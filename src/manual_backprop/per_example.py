@@ -12,12 +12,20 @@ backward pass, then one outer product per layer, of size N x D_{k+1} x D_k (the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ._types import Gradients, Parameters
+from .activations import Activation
 from .backprop import backward, forward
 from .losses import loss_gradient
 from .tangents import check_problem
 
 
-def per_example_core(weights, biases, x, target, act, loss):
+def per_example_core(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], x: np.ndarray,
+                     target: np.ndarray, act: Activation, loss: str) -> Gradients:
     """Unchecked: ``(per_example_w, per_example_b)``, arrays (N, D_{k+1}, D_k) and (N, D_{k+1}, 1)."""
     net_output, all_f, all_h = forward(weights, biases, x, act)
     deltas = [None] * len(weights)
@@ -29,8 +37,9 @@ def per_example_core(weights, biases, x, target, act, loss):
     return per_w, per_b
 
 
-def manual_per_example_gradients(all_weights, all_biases, net_input, y, *, activation: str = "relu",
-                                 loss: str = "least_squares"):
+def manual_per_example_gradients(all_weights: Parameters, all_biases: Parameters, net_input: ArrayLike,
+                                 y: ArrayLike, *, activation: str = "relu",
+                                 loss: str = "least_squares") -> Gradients:
     """The gradient of each example's loss: for each tensor an array with a leading batch axis.
 
     ``net_input`` (D_i, N), ``y`` (D_o, N) or class indices (N,). Returns ``(per_example_weights,

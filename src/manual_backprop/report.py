@@ -12,6 +12,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .compare import Comparison, _number, fmt, render_table
+from .limits import EXPLODING_OUTPUT, exploding
+
+# The version of the JSON documents (``to_dict``, ``manual-backprop check --json``): raised when a field the
+# README calls stable changes meaning or goes; new fields do not raise it.
+SCHEMA_VERSION = 1
+
+# A batch's output is printed whole up to this many numbers, summarised (min, max, mean) beyond.
+SHOWN_OUTPUTS = 8
 
 CONVENTIONS = (
     "column vectors: net_input (D_i, N), Omega_k (D_out, D_in), beta_k (D_out, 1); loss summed over the "
@@ -70,6 +78,7 @@ class ThreeWayReport:
             return None if x is None else x.to_dict()
 
         return {
+            "schema_version": SCHEMA_VERSION,
             "ok": self.ok,
             "sizes": list(self.sizes),
             "batch": self.batch,
@@ -124,16 +133,30 @@ class ThreeWayReport:
         return "\n".join(out)
 
     def headline(self) -> str:
-        """The network, its output and its loss, in one line."""
+        """The network, its output and its loss, in one line; a second line warns of exploding activations.
+
+        Up to ``SHOWN_OUTPUTS`` numbers, the output is printed whole (one example: its column as a row);
+        a wider batch as its shape and the min, max and mean of its entries.
+        """
         output = self.net_output
         if output.size == 1:
-            shown = f"{output[0, 0]:.3f}"
-        else:  # one example: its output column as a row; a batch: the array
+            shown = _figure(output[0, 0])
+        elif output.size <= SHOWN_OUTPUTS:
             shown = np.array2string(output.ravel() if output.shape[1] == 1 else output, precision=3)
-        return (
+        else:
+            shown = (f"{output.shape[0]}x{output.shape[1]}: min {_figure(output.min())}, max "
+                     f"{_figure(output.max())}, mean {_figure(output.mean())}")  # fmt: skip
+        line = (
             f"network {'-'.join(map(str, self.sizes))}, batch {self.batch}: output {shown}, "
-            f"loss {self.loss_value:.3f}"
+            f"loss {_figure(self.loss_value)}"
         )
+        largest = exploding(output)
+        if largest is not None:
+            line += (
+                f"\nwarning: the activations explode: |output| reaches {largest:.2e} (over "
+                f"{EXPLODING_OUTPUT:.0e}); the gradients are as large, so expect large absolute errors"
+            )
+        return line
 
     def verdict(self) -> str:
         """One line: "OK", "OK, in part" (a directional witness was inconclusive) or "FAIL", and why."""
@@ -158,6 +181,12 @@ class ThreeWayReport:
             f"FAIL: manual backprop and jax.grad agree, but the witness ({witness}) disagrees with both: "
             "suspect the witness (its step, or a check too coarse for this network) before the gradient"
         )
+
+
+def _figure(value) -> str:
+    """A number of the header: 3 decimals, or e-notation once it is too large to read that way."""
+    value = float(value)
+    return f"{value:.3f}" if abs(value) < 1e6 else f"{value:.3e}"
 
 
 @dataclass(frozen=True)

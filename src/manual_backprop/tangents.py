@@ -9,10 +9,13 @@ shape (4, 3), expected (4, 5)``). Nothing given is written into: a conversion ma
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from .activations import get_activation
+from ._types import Arrays, Gradients, Parameters
+from .activations import Activation, get_activation
 from .validate import (
     as_real_array,
     check_columns,
@@ -23,7 +26,8 @@ from .validate import (
 )
 
 
-def check_like_parameters(values, name: str, reference: list, dtype: np.dtype) -> list[np.ndarray]:
+def check_like_parameters(values: Parameters, name: str, reference: Sequence[np.ndarray],
+                          dtype: np.dtype) -> list[np.ndarray]:
     """``values``, a list of arrays shaped like ``reference`` (the checked weights or biases), in ``dtype``.
 
     ``name`` is the argument's name ("tangent_weights"); integers become floats, NaN or inf is an error.
@@ -44,7 +48,7 @@ def check_like_parameters(values, name: str, reference: list, dtype: np.dtype) -
         with np.errstate(over="ignore", invalid="ignore"):
             total = sum(np.add.reduce(v, axis=None) for v in values)
         if np.isfinite(total):
-            return list(values)
+            return cast(list[np.ndarray], list(values))  # arrays of the dtype and shapes (checked above)
     out = []
     for k, (value, ref) in enumerate(zip(values, reference, strict=True)):
         array = as_real_array(value, f"{name}[{k}]")
@@ -55,7 +59,8 @@ def check_like_parameters(values, name: str, reference: list, dtype: np.dtype) -
     return out
 
 
-def check_network(all_weights, all_biases, net_input, activation):
+def check_network(all_weights: Parameters, all_biases: Parameters, net_input: ArrayLike,
+                  activation: str) -> tuple[Arrays, Arrays, np.ndarray, Activation, np.dtype]:
     """``(weights, biases, x, act, dtype)``: the checked parameters, input (D_i, N) and activation."""
     act = get_activation(activation)
     weights, biases, dtype = check_parameters(all_weights, all_biases)
@@ -63,7 +68,10 @@ def check_network(all_weights, all_biases, net_input, activation):
     return weights, biases, x, act, dtype
 
 
-def check_problem(all_weights, all_biases, net_input, y, activation, loss):
+def check_problem(
+    all_weights: Parameters, all_biases: Parameters, net_input: ArrayLike, y: ArrayLike, activation: str,
+    loss: str,
+) -> tuple[Arrays, Arrays, np.ndarray, np.ndarray, Activation, str, np.dtype]:
     """``(weights, biases, x, target, act, loss, dtype)``: all checked; the target (D_o, N), one-hot for
     class indices."""
     loss = check_loss_name(loss)
@@ -72,7 +80,8 @@ def check_problem(all_weights, all_biases, net_input, y, activation, loss):
     return weights, biases, x, target, act, loss, dtype
 
 
-def check_pair(values_w, values_b, names, weights, biases, dtype):
+def check_pair(values_w: Parameters, values_b: Parameters, names: tuple[str, str],
+               weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], dtype: np.dtype) -> Gradients:
     """A tangent or vector given as two lists, checked against the parameters: ``(list_w, list_b)``."""
     return (check_like_parameters(values_w, names[0], weights, dtype),
             check_like_parameters(values_b, names[1], biases, dtype))  # fmt: skip

@@ -19,12 +19,12 @@ Verdicts: the report has ``ok`` (False only for a conclusive failure), ``inconcl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ._types import Parameters, Seed
 from .compare import _number, fmt, render_table
 from .directions import (
     LossLine,
@@ -216,9 +216,9 @@ def _judged(sweep: _Sweep, rates, allow_crossings: bool):
     return None
 
 
-def taylor_check(all_weights: Sequence[ArrayLike], all_biases: Sequence[ArrayLike], net_input: ArrayLike,
-                 y: ArrayLike, gradients: object, *, activation: str = "relu", loss: str = "least_squares",
-                 rng: int | np.random.Generator | None = 0, start: float | None = None,
+def taylor_check(all_weights: Parameters, all_biases: Parameters, net_input: ArrayLike, y: ArrayLike,
+                 gradients: tuple[Parameters, Parameters], *, activation: str = "relu",
+                 loss: str = "least_squares", rng: Seed = 0, start: float | None = None,
                  points: int = TAYLOR_POINTS) -> TaylorReport:
     """Check ``gradients`` by the order of the Taylor remainder along one direction (see module doc).
 

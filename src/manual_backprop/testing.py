@@ -13,7 +13,8 @@ from .compare import compare_gradients
 __all__ = ["assert_gradients_close"]
 
 
-def assert_gradients_close(expected, actual, *, rtol: float | None = None, atol: float | None = None) -> None:
+def assert_gradients_close(expected: object, actual: object, *, rtol: float | None = None,
+                           atol: float | None = None) -> None:
     """Raise ``AssertionError`` with the comparison table unless two gradients agree; return None if they do.
 
     ``expected`` is the trusted gradient ``(all_dl_dweights, all_dl_dbiases)`` (e.g. ``jax_gradients``), two

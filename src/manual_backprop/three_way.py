@@ -10,7 +10,9 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+from numpy.typing import ArrayLike
 
+from ._types import Parameters
 from .activations import get_activation
 from .backprop import backward, forward
 from .compare import Comparison, compare_gradients, compare_pairs
@@ -38,8 +40,6 @@ from .tolerances import (
     tolerance_for,
 )
 from .validate import (
-    ArrayLike,
-    Parameters,
     check_columns,
     check_forward_finite,
     check_gradient_finite,

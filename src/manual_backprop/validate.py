@@ -12,16 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
 
 from .tolerances import TARGET_SUM_ATOL
 
 SUPPORTED_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 
-# Types of the public functions: what a user passes (anything NumPy can read) and what comes back.
-Array = NDArray[np.floating]  # float64 or float32, the parameters' dtype
-Parameters = Sequence[ArrayLike]  # the notebook's all_weights or all_biases: one array per layer
-Gradients = tuple[list[Array], list[Array]]  # (all_dl_dweights, all_dl_dbiases), the parameters' shapes
 LOSSES = ("least_squares", "sum_of_squares", "binary_cross_entropy", "softmax_cross_entropy")
 
 

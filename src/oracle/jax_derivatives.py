@@ -18,11 +18,17 @@ JAX's 64-bit mode on for the call only; each transformation is jit-compiled once
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .jax_network import _as_real, _check_activation, _check_finite, _loss, _network_output, _prepare, _x64
+
+Parameters = Sequence[ArrayLike]  # all_weights or all_biases: one array per layer
+Gradients = tuple[list[np.ndarray], list[np.ndarray]]  # (all_dl_dweights, all_dl_dbiases)
 
 
 def _output_loss(z, y, loss):
@@ -111,7 +117,9 @@ def _to_numpy(pair):
     return [np.array(g) for g in weights], [np.array(g) for g in biases]
 
 
-def jax_jvp(all_weights, all_biases, net_input, tangent_weights, tangent_biases, *, activation: str = "relu"):
+def jax_jvp(all_weights: Parameters, all_biases: Parameters, net_input: ArrayLike,
+            tangent_weights: Parameters, tangent_biases: Parameters, *,
+            activation: str = "relu") -> tuple[np.ndarray, np.ndarray]:
     """``jax.jvp`` of the output: ``(net_output, d_output)``, both (D_o, N), as ``manual_jvp``."""
     _check_activation(activation)
     weights, biases, x, _, dtype = _prepare(all_weights, all_biases, net_input)
@@ -122,20 +130,23 @@ def jax_jvp(all_weights, all_biases, net_input, tangent_weights, tangent_biases,
         return np.array(out), np.array(d_out)
 
 
-def jax_loss_jvp(all_weights, all_biases, net_input, y, tangent_weights, tangent_biases, *,
-                 activation: str = "relu", loss: str = "least_squares"):
+def jax_loss_jvp(all_weights: Parameters, all_biases: Parameters, net_input: ArrayLike, y: ArrayLike,
+                 tangent_weights: Parameters, tangent_biases: Parameters, *, activation: str = "relu",
+                 loss: str = "least_squares") -> np.floating:
     """``jax.jvp`` of the loss along the tangent: a NumPy scalar, as ``manual_loss_jvp``."""
     _check_activation(activation)
     weights, biases, x, target, dtype = _prepare(all_weights, all_biases, net_input, y, loss)
     tangent = _vector(tangent_weights, tangent_biases, ("tangent_weights", "tangent_biases"), weights, biases,
                       dtype)  # fmt: skip
     with _x64(dtype == np.float64):
-        return np.array(_jit_loss_jvp((weights, biases), tangent, x, target, activation=activation,
-                                      loss=loss))[()]  # fmt: skip
+        value: np.floating = np.array(_jit_loss_jvp((weights, biases), tangent, x, target,
+                                                    activation=activation, loss=loss))[()]  # fmt: skip
+        return value
 
 
-def jax_hvp(all_weights, all_biases, net_input, y, v_weights, v_biases, *, activation: str = "relu",
-            loss: str = "least_squares"):
+def jax_hvp(all_weights: Parameters, all_biases: Parameters, net_input: ArrayLike, y: ArrayLike,
+            v_weights: Parameters, v_biases: Parameters, *, activation: str = "relu",
+            loss: str = "least_squares") -> Gradients:
     """H v by forward-over-reverse (``jax.jvp`` of ``jax.grad``): ``(Hv_weights, Hv_biases)``."""
     _check_activation(activation)
     weights, biases, x, target, dtype = _prepare(all_weights, all_biases, net_input, y, loss)
@@ -144,8 +155,9 @@ def jax_hvp(all_weights, all_biases, net_input, y, v_weights, v_biases, *, activ
         return _to_numpy(_jit_hvp((weights, biases), v, x, target, activation=activation, loss=loss))
 
 
-def jax_ggn_vp(all_weights, all_biases, net_input, y, v_weights, v_biases, *, activation: str = "relu",
-               loss: str = "least_squares"):
+def jax_ggn_vp(all_weights: Parameters, all_biases: Parameters, net_input: ArrayLike, y: ArrayLike,
+               v_weights: Parameters, v_biases: Parameters, *, activation: str = "relu",
+               loss: str = "least_squares") -> Gradients:
     """G v = J^T H_L J v (``jax.linearize``, ``jax.vjp``, ``jax.hessian``): ``(Gv_weights, Gv_biases)``."""
     _check_activation(activation)
     weights, biases, x, target, dtype = _prepare(all_weights, all_biases, net_input, y, loss)
@@ -155,8 +167,9 @@ def jax_ggn_vp(all_weights, all_biases, net_input, y, v_weights, v_biases, *, ac
         return _to_numpy(_jit_ggn_vp((weights, biases), v, x, target, activation=activation, loss=loss))
 
 
-def jax_per_example_gradients(all_weights, all_biases, net_input, y, *, activation: str = "relu",
-                              loss: str = "least_squares"):
+def jax_per_example_gradients(all_weights: Parameters, all_biases: Parameters, net_input: ArrayLike,
+                              y: ArrayLike, *, activation: str = "relu",
+                              loss: str = "least_squares") -> Gradients:
     """``jax.vmap(jax.grad(...))`` over the columns: arrays (N, D_{k+1}, D_k) and (N, D_{k+1}, 1)."""
     _check_activation(activation)
     weights, biases, x, target, dtype = _prepare(all_weights, all_biases, net_input, y, loss)
@@ -165,8 +178,8 @@ def jax_per_example_gradients(all_weights, all_biases, net_input, y, *, activati
         return _to_numpy(_jit_per_example((weights, biases), x, target, activation=activation, loss=loss))
 
 
-def jax_input_gradient(all_weights, all_biases, net_input, y, *, activation: str = "relu",
-                       loss: str = "least_squares"):
+def jax_input_gradient(all_weights: Parameters, all_biases: Parameters, net_input: ArrayLike, y: ArrayLike,
+                       *, activation: str = "relu", loss: str = "least_squares") -> np.ndarray:
     """``jax.grad`` of the loss in the input: dL/d(net_input), (D_i, N)."""
     _check_activation(activation)
     weights, biases, x, target, dtype = _prepare(all_weights, all_biases, net_input, y, loss)
