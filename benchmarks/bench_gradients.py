@@ -54,7 +54,7 @@ from manual_backprop import (  # noqa: E402
     random_network,
     udl_network,
 )
-from manual_backprop.finite_diff import fd_cost  # noqa: E402  (the cost model the check itself uses)
+from manual_backprop.fd_limits import fd_cost  # noqa: E402  (the cost model the check itself uses)
 from timing import time_round_robin  # noqa: E402  (shared with cold.py)
 
 NOTEBOOK_STEP = 1e-6  # the notebook's delta_fd

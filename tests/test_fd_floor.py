@@ -12,7 +12,7 @@ import pytest
 from manual_backprop import random_network, three_way_check
 from manual_backprop.activations import ACTIVATIONS, get_activation
 from manual_backprop.backprop import backward, forward
-from manual_backprop.finite_diff import fd_witness
+from manual_backprop.fd_witness import fd_witness
 from manual_backprop.losses import loss_gradient, loss_terms
 from manual_backprop.three_way import _compare_fd
 from manual_backprop.tolerances import gradient_scale, tolerance_for

@@ -18,7 +18,8 @@ from manual_backprop import (
 )
 from manual_backprop.activations import ACTIVATIONS, get_activation
 from manual_backprop.backprop import forward
-from manual_backprop.finite_diff import fd_cost, fd_witness
+from manual_backprop.fd_limits import fd_cost
+from manual_backprop.fd_witness import fd_witness
 from manual_backprop.report import CONVENTIONS
 from manual_backprop.three_way import _compare_fd
 from manual_backprop.tolerances import tolerance_for

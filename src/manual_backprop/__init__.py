@@ -7,7 +7,8 @@ column per example; the loss is summed over the batch; no activation after the l
 
 from .activations import ACTIVATIONS
 from .backprop import backward_pass, compute_network_output, manual_gradients
-from .finite_diff import default_step, numerical_gradients
+from .fd_limits import default_step
+from .finite_diff import numerical_gradients
 from .losses import compute_loss, d_loss_d_output, least_squares_loss
 from .network import random_network, udl_network
 from .validate import LOSSES

@@ -189,7 +189,7 @@ def _sizes(args) -> list[int]:
 
 def _announce(args, weights, x) -> str:
     """The line on stderr before the work: the network, the method, and a switch to directional."""
-    from .finite_diff import fd_cost
+    from .fd_limits import fd_cost
     from .tolerances import FD_BUDGET
 
     parameters = sum(w.size + w.shape[0] for w in weights)

@@ -19,27 +19,26 @@ not equal the derivative. ``return_kinks=True`` returns those entries as boolean
 from __future__ import annotations
 
 import math
-import numbers
 from itertools import accumulate
 from typing import Literal, NamedTuple, overload
 
 import numpy as np
-from numpy.typing import ArrayLike, DTypeLike, NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from ._types import Array, Gradients, Parameters
 from .activations import get_activation
 from .backprop import forward
-from .losses import loss_gradient, loss_term_magnitudes, loss_terms
-from .progress import track
-from .tolerances import (
-    FD_ACTIVATION_ULPS,
-    FD_CURVATURE_SHARE,
-    FD_LOSS_ULPS,
-    FD_MAX_BLOCK_BYTES,
-    FD_MAX_COST,
-    FD_ROUNDING_FACTOR,
-    tolerance_for,
+from .fd_limits import (
+    DEFAULT_MEMORY,
+    check_fd_size,
+    check_memory,
+    check_method_and_step,
+    check_step_resolves,
+    default_step,
+    per_perturbation_bytes,
 )
+from .losses import loss_terms
+from .progress import track
 from .validate import (
     check_columns,
     check_forward_finite,
@@ -49,92 +48,9 @@ from .validate import (
     check_target,
 )
 
-METHODS = ("central", "forward", "backward")
 Kinks = tuple[list[NDArray[np.bool_]], list[NDArray[np.bool_]]]  # masks of the entries that crossed a kink
 SIGNS = {"central": (1, -1), "forward": (1,), "backward": (-1,)}  # the directions of each method's moves
-DEFAULT_MEMORY = 8 * 2**20  # bytes of working arrays per batch of perturbations: small, to stay in cache
 WIDE = 32  # layers of this many units or more: perturbations join through their own row, idle ones dropped
-
-
-def default_step(dtype: DTypeLike, method: str = "central") -> float:
-    """The base step for ``dtype``; a parameter theta is moved by base * max(1, |theta|).
-
-    A one-sided difference errs by O(s) (truncation) plus O(eps / s) (rounding), smallest near
-    s = sqrt(eps); a central difference errs by O(s^2) + O(eps / s), smallest near s = cbrt(eps).
-    Scaling by max(1, |theta|) keeps the relative perturbation of large parameters meaningful.
-    float64: 1.5e-8 (one-sided), 6.1e-6 (central); float32: 3.5e-4 and 4.9e-3.
-    """
-    eps = float(np.finfo(dtype).eps)
-    return float(np.cbrt(eps)) if method == "central" else float(np.sqrt(eps))
-
-
-def check_method_and_step(method, step):
-    """``(method, step)`` checked: a method of ``METHODS``, and None or a finite step > 0 (as a float)."""
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    if step is not None:
-        number = not isinstance(step, bool) and isinstance(step, numbers.Real)
-        if not (number and math.isfinite(step) and step > 0):
-            raise ValueError(f"step must be a finite number > 0 (or None for the default), got {step!r}")
-        step = float(step)
-    return method, step
-
-
-def check_step_resolves(step: float | None, weights, biases, dtype) -> None:
-    """A ValueError when a given absolute ``step`` is too small to move the network: theta + step rounds to
-    theta (and f + step h to f) in ``dtype`` once step < eps max(1, max |theta|), and every difference
-    would be 0 (or 0 / 0 where the step itself underflows, as 1e-50 does in float32). Names the smallest
-    usable step. None (the default steps) always resolves."""
-    if step is None:
-        return
-    largest = max(max(float(np.max(np.abs(w))), float(np.max(np.abs(b)))) for w, b in zip(weights, biases,
-                                                                                          strict=True))
-    smallest = float(np.finfo(dtype).eps) * max(1.0, largest)
-    if step < smallest:
-        raise ValueError(
-            f"step={step!r} is below the smallest usable step {smallest:.2e} in {np.dtype(dtype).name} "
-            f"(eps x max(1, max |theta|) = {np.finfo(dtype).eps:.1e} x {max(1.0, largest):.3g}): theta + "
-            f"step rounds to theta and every difference would be 0. Take step >= {smallest:.2e} (better "
-            f"near {default_step(dtype, 'central'):.0e} x max(1, |theta|)), or step=None for the defaults"
-        )
-
-
-def per_perturbation_bytes(weights, columns: int, dtype) -> int:
-    """Working memory of one perturbation (bytes): the perturbed rows it carries up the layers, a (D_{k+1},
-    N) array per sign at the widest output and a few temporaries (the input width is never carried)."""
-    widest = max(w.shape[0] for w in weights)
-    return 8 * widest * columns * np.dtype(dtype).itemsize
-
-
-def check_memory(max_memory) -> float:
-    """``max_memory`` checked: a number of bytes >= 1, or ``float('inf')`` for no limit (a float)."""
-    if isinstance(max_memory, bool) or not isinstance(max_memory, numbers.Real) or not max_memory >= 1:
-        raise ValueError(f"max_memory must be a number of bytes >= 1 (or float('inf'): no limit), got "
-                         f"{max_memory!r}")
-    return float(max_memory)
-
-
-def check_fd_size(weights, columns: int, method: str, max_memory: float = DEFAULT_MEMORY,
-                  cost: float | None = None) -> None:
-    """Refuse a full finite-difference gradient whose cost or working memory would be absurd: more than
-    ``FD_MAX_COST`` multiply-adds, or one perturbation needing more than both ``max_memory`` and
-    ``FD_MAX_BLOCK_BYTES``; the error gives the estimate and names the directional check, which costs a
-    few forward passes whatever the network's size."""
-    advice = ("use three_way_check(..., fd='directional') (or directional_check), which costs a few forward "
-              "passes")
-    cost = fd_cost(weights, columns, method) if cost is None else cost
-    if cost > FD_MAX_COST:
-        raise ValueError(
-            f"a full {method} finite-difference gradient of this network would cost {cost:.1e} multiply-adds "
-            f"(the limit is {FD_MAX_COST:.0e}, some minutes of NumPy): {advice}"
-        )
-    need = per_perturbation_bytes(weights, columns, weights[0].dtype)
-    if need > max(max_memory, FD_MAX_BLOCK_BYTES):
-        raise ValueError(
-            f"one perturbation of this network needs about {need / 2**30:.1f} GiB of working arrays "
-            f"(max_memory={max_memory:.3g} bytes; without it the limit is {FD_MAX_BLOCK_BYTES / 2**30:.0f} "
-            f"GiB): {advice}, or pass a larger max_memory (float('inf'): no limit)"
-        )
 
 
 class Block(NamedTuple):
@@ -300,7 +216,7 @@ def _plan(weights, signs: int, chunk: int) -> list[list[Block]]:
     return batches
 
 
-def _all_steps(weights, biases, dtype, method: str, step):
+def perturbation_steps(weights, biases, dtype, method: str, step):
     """The step of every entry of the augmented matrices [Omega_k | beta_k]: one per layer, each either
     an array (D_out, D_in + 1) or, for a step given, that step as a scalar of ``dtype``."""
     if step is not None:
@@ -370,8 +286,8 @@ def fd_gradients(weights, biases, target, act, loss: str, forward_pass, *, metho
                  return_curvature: bool = False, all_steps=None):
     """``numerical_gradients`` on checked arrays (unchecked): ``forward_pass`` is ``backprop.forward``'s
     ``(net_output, all_f, all_h)`` for these parameters (read, never written), ``target`` the checked one;
-    ``all_steps``, when given, ``_all_steps``' result for this method and step (computed once by a caller
-    that needs it too).
+    ``all_steps``, when given, ``perturbation_steps``' result for this method and step (computed once by a
+    caller that needs it too).
 
     ``return_curvature`` (central only) also returns, after the kinks, |L(theta + s) - 2 L(theta) +
     L(theta - s)| / s per entry: the gap between the two one-sided quotients, twice a bound on the central
@@ -384,7 +300,7 @@ def fd_gradients(weights, biases, target, act, loss: str, forward_pass, *, metho
     perturber = _Perturber(weights, act, loss, target, all_f, all_h, signs, return_kinks)
     base_terms = loss_terms(loss, net_output, target)[:, None, :]
     if all_steps is None:
-        all_steps = _all_steps(weights, biases, dtype, method, step)
+        all_steps = perturbation_steps(weights, biases, dtype, method, step)
     per_perturbation = per_perturbation_bytes(weights, x.shape[1], dtype)
     total = len(signs) * sum(w.size + w.shape[0] for w in weights)
     chunk = total if math.isinf(max_memory) else max(1, int(max_memory) // per_perturbation)
@@ -475,134 +391,3 @@ def _split(every, offsets, weights, copy: bool = True):
     if not copy:
         return [g[:, :-1] for g in augmented], [g[:, -1:] for g in augmented]
     return [g[:, :-1].copy() for g in augmented], [g[:, -1:].copy() for g in augmented]
-
-
-def rounding_per_layer(weights, target, act, loss: str, forward_pass) -> list[float]:
-    """``E[k]``: a bound on the rounding that one perturbed evaluation of the loss carries, for a perturbation
-    joining at layer k (each entry of Omega_k, beta_k), in absolute units of the loss.
-
-    The batch adds each change to the base pass, f_k + df_k, and a(f_k + df_k) - h_{k+1}: each rounds to
-    eps of |f_k| and of |h_{k+1}| (a few eps for a transcendental a), however small the change, and each
-    loss term rounds to eps of its operands (``losses.loss_term_magnitudes``); the layers below k are the
-    base pass, the same in every evaluation. Carried to the loss to first order, an error e in f_k moves it
-    by delta_k e: bounded here by a backward pass over magnitudes, m_K = |dL/df_K|,
-    m_{k-1} = |a'(f_{k-1})| (|Omega_k|^T m_k), so no cancellation of the true deltas is counted on, and the
-    backward pass under test is not used. A difference quotient over a step s then carries up to
-    2 E[k] / (2 s) (central) or 2 E[k] / s (one-sided): the floor below which it cannot tell gradients apart.
-    """
-    net_output, all_f, all_h = forward_pass
-    eps = float(np.finfo(weights[0].dtype).eps)
-    # float32 magnitudes are carried in float64: products of large ones could overflow float32
-    cast = (lambda a: a) if weights[0].dtype == np.float64 else (lambda a: np.asarray(a, np.float64))
-    last = len(weights) - 1
-    per_layer = [0.0] * (last + 1)
-    with np.errstate(over="ignore", invalid="ignore"):
-        m = np.abs(cast(loss_gradient(loss, net_output, target)))
-        total = FD_LOSS_ULPS * float(cast(loss_term_magnitudes(loss, net_output, target)).sum())
-        for k in reversed(range(last + 1)):
-            total += float(np.vdot(m, np.abs(cast(all_f[k]))))
-            per_layer[k] = total
-            if k > 0:
-                g = np.abs(cast(weights[k])).T @ m  # bounds |dL/dh_k|, h_k = a(f_{k-1})
-                total += FD_ACTIVATION_ULPS * float(np.vdot(g, np.abs(cast(all_h[k]))))
-                m = g * cast(act.slope(all_f[k - 1]))  # every a here is non-decreasing: a' >= 0
-    return [eps * e for e in per_layer]
-
-
-def rounding_floor(per_layer, all_steps, method: str):
-    """The per-entry floor of the difference quotients, ``[floors of weights, floors of biases]`` (float64
-    arrays of the parameters' shapes), from ``rounding_per_layer`` and the steps of ``_all_steps``."""
-    share = FD_ROUNDING_FACTOR * (1.0 if method == "central" else 2.0)  # 2 E / 2s, or 2 E / s
-    floors = [share * e / np.asarray(steps, np.float64)
-              for e, steps in zip(per_layer, all_steps, strict=True)]  # fmt: skip
-    return [[f[:, :-1] if f.ndim else float(f) for f in floors],
-            [f[:, -1:] if f.ndim else float(f) for f in floors]]  # fmt: skip
-
-
-class FdWitness(NamedTuple):
-    """Finite differences with the kink rule (see ``fd_witness``).
-
-    ``values``: the gradient pair [weights, biases], one-sided differences beside kinks; ``rtol``/``atol``:
-    scalars, or per-entry arrays (the forward tolerance beside kinks); ``include``: masks of the entries
-    compared, ``sided``: masks of those compared one-sided (both None when no entry crossed a kink); and
-    the counts of entries that ``crossed`` a kink, were compared ``one_sided``, or ``excluded``.
-    """
-
-    values: list
-    rtol: object
-    atol: object
-    include: list | None
-    sided: list | None
-    crossed: int = 0
-    one_sided: int = 0
-    excluded: int = 0
-    floor: list | None = None  # [weights, biases]: per-entry floors (rounding, and truncation), absolute
-    rounding: float = 0.0  # the largest entry's rounding floor alone (``rounding_floor``)
-
-
-def fd_witness(weights, biases, target, act, loss, forward_pass, method, step, *, floor: bool = True
-               ) -> FdWitness:
-    """Finite differences by ``method`` with the kink rule, on checked arrays (see ``fd_gradients``): an entry
-    whose difference crossed a kink takes the one-sided difference of a side where no unit changes state,
-    with the forward tolerance; entries that cross on both sides are excluded.
-
-    ``floor``: also the per-entry floor below which the differences cannot resolve (their rounding,
-    ``rounding_floor``, and for central differences their truncation, bounded by the gap between the
-    one-sided quotients), to be added to the absolute tolerance. It only loosens a comparison, so a caller
-    may first compare without it (``floor=False``, cheaper) and ask for it when that comparison fails."""
-    dtype = weights[0].dtype
-    all_steps = _all_steps(weights, biases, dtype, method, step)
-    fd_w, fd_b, kinks, *curvature = fd_gradients(weights, biases, target, act, loss, forward_pass,
-                                                 method=method, return_kinks=True, return_curvature=floor,
-                                                 all_steps=all_steps)
-    values = [list(fd_w), list(fd_b)]
-    main = tolerance_for(dtype, method)
-    rounding = 0.0
-    if floor:
-        per_layer = rounding_per_layer(weights, target, act, loss, forward_pass)
-        floor = rounding_floor(per_layer, all_steps, method)
-        rounding = max(e / float(np.min(steps)) for e, steps in zip(per_layer, all_steps, strict=True))
-        rounding *= FD_ROUNDING_FACTOR * (1.0 if method == "central" else 2.0)  # the largest entry's floor
-        if curvature[0] is not None:  # the central quotient's truncation, bounded by the one-sided ones' gap
-            floor = [[f + FD_CURVATURE_SHARE * c for f, c in zip(pf, pc, strict=True)]
-                     for pf, pc in zip(floor, curvature[0], strict=True)]
-    else:
-        floor = None
-    crossed = sum(int(k.sum()) for part in kinks for k in part)
-    if crossed == 0:
-        return FdWitness(values, main.rtol, main.atol, None, None, floor=floor, rounding=rounding)
-    if floor is not None:  # beside a kink: the one-sided difference's rounding floor, at its own steps
-        side_floor = rounding_floor(per_layer, _all_steps(weights, biases, dtype, "forward", None), "forward")
-        floor = [[np.where(k, s, m) for k, s, m in zip(pk, ps, pm, strict=True)]
-                 for pk, ps, pm in zip(kinks, side_floor, floor, strict=True)]
-    side = tolerance_for(dtype, "forward")
-    rtol = [[np.where(k, side.rtol, main.rtol) for k in part] for part in kinks]
-    atol = [[np.where(k, side.atol, main.atol) for k in part] for part in kinks]
-    remaining = [[k.copy() for k in part] for part in kinks]
-    one_sided = 0
-    for other in ("forward", "backward"):
-        if other == method:
-            continue
-        o_w, o_b, (ok_w, ok_b) = fd_gradients(
-            weights, biases, target, act, loss, forward_pass, method=other, return_kinks=True
-        )
-        for part, (o_vals, o_kinks) in enumerate(((o_w, ok_w), (o_b, ok_b))):
-            for layer, (vals, k) in enumerate(zip(o_vals, o_kinks, strict=False)):
-                usable = remaining[part][layer] & ~k
-                if usable.any():
-                    values[part][layer] = np.where(usable, vals, values[part][layer])
-                    remaining[part][layer] = remaining[part][layer] & k
-                    one_sided += int(usable.sum())
-    include = [[~r for r in part] for part in remaining]
-    sided = [[k & ~r for k, r in zip(pk, pr, strict=False)] for pk, pr in zip(kinks, remaining, strict=False)]
-    excluded = sum(int(r.sum()) for part in remaining for r in part)
-    return FdWitness(values, rtol, atol, include, sided, crossed, one_sided, excluded, floor, rounding)
-
-
-def fd_cost(weights, columns: int, method: str = "central") -> float:
-    """Multiply-adds of a full finite-difference gradient: each parameter's change runs the layers above."""
-    total, above = 0, 0  # above: the sizes of the layers above layer k, summed (plain ints: a few us)
-    for w in reversed(weights):
-        total += (w.size + w.shape[0]) * (above + 1)
-        above += w.size
-    return float(total * columns * (2 if method == "central" else 1))

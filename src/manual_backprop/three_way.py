@@ -2,7 +2,7 @@
 
 The arguments are checked once, here; the forward pass runs once, and every witness then works on the
 checked arrays: manual backprop (``backprop.backward``), the oracle (``oracle``'s unchecked entry) and
-finite differences (``finite_diff.fd_witness``), or, for large networks, the directional / Taylor checks.
+finite differences (``fd_witness.fd_witness``), or, for large networks, the directional / Taylor checks.
 """
 
 from __future__ import annotations
@@ -19,15 +19,14 @@ from .compare import Comparison, compare_gradients, compare_pairs
 from .derivative_check import DERIVATIVES, DerivativeReport, check_derivative
 from .directional import _directional
 from .directions import as_float64, check_count, loss_line, relative_step
-from .finite_diff import (
-    FdWitness,
+from .fd_limits import (
     check_fd_size,
     check_method_and_step,
     check_step_resolves,
     fd_cost,
-    fd_witness,
     per_perturbation_bytes,
 )
+from .fd_witness import FdWitness, fd_witness
 from .losses import loss_gradient, loss_terms
 from .report import ThreeWayReport
 from .taylor import _taylor
@@ -53,7 +52,7 @@ FD_MODES = ("central", "forward", "backward", "directional", "taylor")
 
 def _compare_fd(analytic, witness: FdWitness, label: str, main) -> Comparison:
     """The analytic gradient against finite differences, with per-entry tolerances beside kinks, and the
-    differences' rounding floor (``finite_diff.rounding_floor``) added to each entry's absolute part."""
+    differences' rounding floor (``fd_witness.rounding_floor``) added to each entry's absolute part."""
     scale = gradient_scale(analytic)
     sided = witness.sided
     one_sided = None if sided is None else [[int(np.count_nonzero(m)) for m in part] for part in sided]

@@ -208,7 +208,7 @@ def rounding_allowance(
 
 # ------------------------------------------------------------------ the rounding floor of finite differences
 # A difference quotient cannot resolve less than the rounding of the losses it subtracts divided by its step
-# (finite_diff.rounding_per_layer: eps times the magnitudes each perturbed evaluation rounds, carried to the
+# (fd_witness.rounding_per_layer: eps times the magnitudes each perturbed evaluation rounds, carried to the
 # loss by a backward pass over magnitudes). The table's tolerances above are relative to the gradient's
 # scale; at large targets, inputs or weights the loss (~|y|^2) grows faster than the gradient (~|y|), and
 # this floor, added per entry to the absolute part, is what keeps a right gradient from failing.
