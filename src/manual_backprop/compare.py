@@ -8,7 +8,6 @@ table (``str``) and ``to_dict`` are views of them.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
@@ -16,25 +15,20 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
+from .gradient_forms import (
+    Missing,
+    largest,
+    pair_masks,
+    per_tensor,
+    split_pair,
+    structure_of,
+    tensors_in,
+)
+from .tables import fmt, json_number, render_table
 from .tolerances import gradient_scale, tolerance_for
 from .validate import as_gradient_array, as_real_array, check_tolerance
 
 KINDS = ("weights", "biases")
-
-
-def _number(value):
-    """A float for JSON: NaN and inf become the strings "nan", "inf", "-inf"."""
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else str(value)
-
-
-def fmt(value, width: int = 9) -> str:
-    """A number in compact scientific notation, right-aligned (``-`` for None)."""
-    if value is None:
-        return "-".rjust(width)
-    return f"{value:.2e}".rjust(width)
 
 
 @dataclass(frozen=True)
@@ -76,11 +70,11 @@ class TensorComparison:
             "kind": self.kind,
             "shape": list(self.shape),
             "actual_shape": None if self.actual_shape is None else list(self.actual_shape),
-            "max_abs_error": _number(self.max_abs_error),
-            "max_rel_error": _number(self.max_rel_error),
+            "max_abs_error": json_number(self.max_abs_error),
+            "max_rel_error": json_number(self.max_rel_error),
             "worst_index": None if self.worst_index is None else list(self.worst_index),
-            "expected_value": _number(self.expected_value),
-            "actual_value": _number(self.actual_value),
+            "expected_value": json_number(self.expected_value),
+            "actual_value": json_number(self.actual_value),
             "ok": self.ok,
             "compared": self.compared,
             "excluded": self.excluded,
@@ -126,9 +120,9 @@ class Comparison:
         return {
             "label": self.label,
             "ok": self.ok,
-            "rtol": _number(self.rtol),
-            "atol": _number(self.atol),
-            "scale": _number(self.scale),
+            "rtol": json_number(self.rtol),
+            "atol": json_number(self.atol),
+            "scale": json_number(self.scale),
             "excluded": self.excluded,
             "one_sided": self.one_sided,
             "notes": list(self.notes),
@@ -169,18 +163,6 @@ class Comparison:
         return title + "\n" + render_table(lines)
 
 
-def render_table(lines) -> str:
-    """Rows of strings as aligned columns (first column left-aligned, the others right-aligned)."""
-    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
-    out = []
-    for line in lines:
-        cells = [line[0].ljust(widths[0])] + [
-            c.rjust(w) for c, w in zip(line[1:-1], widths[1:-1], strict=False)
-        ]
-        out.append("  ".join(cells + [line[-1]]).rstrip())
-    return "\n".join(out)
-
-
 def _failed(layer, kind, shape, actual_shape, message) -> TensorComparison:
     return TensorComparison(
         layer=layer, kind=kind, shape=shape, actual_shape=actual_shape, max_abs_error=None,
@@ -216,7 +198,7 @@ class TensorPair(NamedTuple):
     one_sided: int
 
 
-def compare_tensors(items, *, scale: float) -> list:
+def comparetensors_in(items, *, scale: float) -> list:
     """Compare many ``TensorPair``s in one vectorised pass, with the given ``scale`` (the gradient's:
     ``tolerances.gradient_scale``). The formula is ``tolerances.agree``'s, computed as each entry's share
     of its allowance so that the worst entry can be named. Returns one ``TensorComparison`` per item."""
@@ -226,7 +208,7 @@ def compare_tensors(items, *, scale: float) -> list:
     for i, it in enumerate(items):
         layer, kind, expected = it.layer, it.kind, it.expected
         shape = tuple(expected.shape)
-        if isinstance(it.actual, _Missing):
+        if isinstance(it.actual, Missing):
             actual, problem = None, it.actual.message
         else:
             actual, problem = as_gradient_array(it.actual)
@@ -320,105 +302,6 @@ def _failure_message(expected, actual, worst_actual) -> str:
     return ""
 
 
-class _Missing(NamedTuple):
-    """An actual tensor that is not there (a missing dict key, a list too short), with the reason."""
-
-    message: str
-
-
-def _is_array(value) -> bool:
-    if isinstance(value, np.ndarray):
-        return True
-    return hasattr(value, "__array__") and not isinstance(value, (str, bytes))
-
-
-def _structure(expected) -> str:
-    """What ``expected`` is: "pair" (two lists of arrays), "list", "dict" or "array"; else a TypeError."""
-    if isinstance(expected, Mapping):
-        return "dict"
-    if _is_array(expected):
-        return "array"
-    if isinstance(expected, (list, tuple)):
-        if len(expected) == 2 and all(isinstance(p, (list, tuple)) and all(map(_is_array, p))
-                                      for p in expected):  # fmt: skip
-            return "pair"
-        if len(expected) and all(map(_is_array, expected)):
-            return "list"
-    raise TypeError(
-        "expected must be a gradient: a pair of lists of arrays (all_dl_dweights, all_dl_dbiases), a list of "
-        f"arrays, a dict of arrays or one array; got {_describe(expected)}"
-    )
-
-
-def _describe(value) -> str:
-    if isinstance(value, (list, tuple)):
-        inner = sorted({type(v).__name__ for v in value})
-        return f"a {type(value).__name__} of {len(value)} ({', '.join(inner) or 'nothing'})"
-    return f"a {type(value).__name__}"
-
-
-def _tensors(value, structure: str, keys: list):
-    """``value`` in ``structure`` as one entry per key (None where a part is missing), never raising: the
-    actual gradient's tensors, or a ``_Missing`` saying how the structure differs."""
-    if structure == "array":
-        return [value]
-    if structure == "dict":
-        if not isinstance(value, Mapping):
-            return [_Missing(f"expected a dict with key {k!r}, got {type(value).__name__}") for k in keys]
-        return [value[k] if k in value else _Missing(f"missing key {k!r}") for k in keys]
-    if not isinstance(value, (list, tuple)) or _is_array(value):
-        return [_Missing(f"expected a list of {len(keys)} arrays, got {type(value).__name__}")] * len(keys)
-    items = list(value)
-    return [items[i] if i < len(items) else _Missing(f"missing: the list has {len(items)} entries")
-            for i in range(len(keys))]  # fmt: skip
-
-
-def _per_tensor(value, structure: str, keys: list, name: str, shapes=None):
-    """A per-tensor argument (``include``, ``rtol``, ``atol``, ``allowance``): None or a scalar for all
-    tensors, or the expected gradient's structure; a ValueError naming ``name`` otherwise. With ``shapes``,
-    each part must be a boolean mask of its tensor's shape."""
-    if value is None or (np.ndim(value) == 0 and not isinstance(value, (list, tuple, Mapping))):
-        if shapes is not None and value is not None:
-            raise ValueError(f"{name} must be None or boolean masks shaped like expected, got {value!r}")
-        return [value] * len(keys)
-    if structure == "dict":
-        parts = [value.get(k) for k in keys] if isinstance(value, Mapping) else None
-    elif structure == "array":
-        parts = [value]
-    else:
-        parts = list(value) if isinstance(value, (list, tuple)) and len(value) == len(keys) else None
-    if parts is None:
-        raise ValueError(f"{name} must have expected's structure ({structure} of {len(keys)}), got "
-                         f"{_describe(value)}")
-    if shapes is not None:
-        masks = []
-        for key, part, shape in zip(keys, parts, shapes, strict=True):
-            mask = None if part is None else np.asarray(part)
-            if mask is not None and (mask.dtype != bool or mask.shape != shape):
-                raise ValueError(f"{name}[{key!r}] must be a boolean mask of shape {shape}, got "
-                                 f"{mask.dtype} {mask.shape}")
-            masks.append(mask)
-        return masks
-    return parts
-
-
-def _pair_masks(include, expected_w, expected_b):
-    """``include`` for a pair: None, or a pair of lists of boolean masks of the tensors' shapes."""
-    if include is None:
-        return None
-    if not (isinstance(include, (list, tuple)) and len(include) == 2 and all(
-            isinstance(p, (list, tuple)) and len(p) == len(expected_w) for p in include)):  # fmt: skip
-        raise ValueError(f"include must be None or a pair of lists of {len(expected_w)} boolean masks "
-                         f"(weights, biases), like expected; got {_describe(include)}")
-    for part, (masks, tensors) in enumerate(zip(include, (expected_w, expected_b), strict=True)):
-        for k, (mask, tensor) in enumerate(zip(masks, tensors, strict=True)):
-            m = np.asarray(mask)
-            if m.dtype != bool or m.shape != tensor.shape:
-                raise ValueError(f"include[{part}][{k}] must be a boolean mask of shape {tensor.shape}, got "
-                                 f"{m.dtype} {m.shape}")
-    return include
-
-
 def compare_gradients(
     expected: object,
     actual: object,
@@ -445,7 +328,7 @@ def compare_gradients(
     ``tolerances.rounding_allowance``: the rounding error this computation can carry). Returns a
     ``Comparison`` with one row per tensor: for the pair, layer by layer, weights before biases.
     """
-    structure = _structure(expected)
+    structure = structure_of(expected)
     if structure == "pair":
         expected_w, expected_b = ([as_real_array(a, f"expected[{p}][{k}]") for k, a in enumerate(part)]
                                   for p, part in enumerate(expected))  # fmt: skip
@@ -453,7 +336,7 @@ def compare_gradients(
             raise ValueError(f"expected has {len(expected_w)} weight and {len(expected_b)} bias gradients: "
                              "one of each per layer, at least one layer")
         expected = (expected_w, expected_b)
-        include = _pair_masks(include, expected_w, expected_b)
+        include = pair_masks(include, expected_w, expected_b)
         arrays = expected_w + expected_b
     else:
         keys = (list(expected) if structure == "dict" else ["array"] if structure == "array"
@@ -473,48 +356,40 @@ def compare_gradients(
     if allowance is not None:
         check_tolerance(allowance, "allowance")
         if structure != "pair":
-            allowance = _per_tensor(allowance, structure, keys, "allowance")
+            allowance = per_tensor(allowance, structure, keys, "allowance")
             allowance = [allowance, []]
         # The comparison's absolute part is atol * scale per entry: the allowance joins it there.
         unit = scale if scale > 0 else 1.0
         entry_atol = [[np.asarray(atol, np.float64) * (scale / unit) + np.asarray(a, np.float64) / unit
                        for a in part] for part in allowance]  # fmt: skip
         scale = unit
-        largest = max((float(np.max(a, initial=0.0)) for part in allowance for a in part), default=0.0)
-        notes = (f"allowance for rounding in {np.dtype(dtype).name}: up to {largest:.2e} per entry",)
+        biggest = max((float(np.max(a, initial=0.0)) for part in allowance for a in part), default=0.0)
+        notes = (f"allowance for rounding in {np.dtype(dtype).name}: up to {biggest:.2e} per entry",)
     if structure == "pair":
         rows = compare_pairs(expected, actual, rtol=rtol, atol=entry_atol, scale=scale, include=include)
     else:
         shapes = [a.shape for a in arrays]
-        masks = _per_tensor(include, structure, keys, "include", shapes)
-        rtols = _per_tensor(rtol, structure, keys, "rtol")
-        atols = entry_atol[0] if allowance is not None else _per_tensor(atol, structure, keys, "atol")
-        parts = zip(arrays, _tensors(actual, structure, keys), masks, rtols, atols, strict=True)
+        masks = per_tensor(include, structure, keys, "include", shapes)
+        rtols = per_tensor(rtol, structure, keys, "rtol")
+        atols = entry_atol[0] if allowance is not None else per_tensor(atol, structure, keys, "atol")
+        parts = zip(arrays, tensors_in(actual, structure, keys), masks, rtols, atols, strict=True)
         items = [TensorPair(i, "tensor", e, a, m, r, t, 0) for i, (e, a, m, r, t) in enumerate(parts)]
         rows = [replace(row, key=key)
-                for row, key in zip(compare_tensors(items, scale=scale), keys, strict=True)]  # fmt: skip
+                for row, key in zip(comparetensors_in(items, scale=scale), keys, strict=True)]  # fmt: skip
         mapping = structure == "dict" and isinstance(actual, Mapping)
         extra = sorted(set(actual) - set(keys), key=str) if mapping else []
         if extra:
             notes += (f"actual has keys expected lacks: {', '.join(map(repr, extra))}",)
     return Comparison(
-        label, tuple(rows), _largest(rtol), _largest(atol), float(scale), notes
+        label, tuple(rows), largest(rtol), largest(atol), float(scale), notes
     )
-
-
-def _largest(value) -> float:
-    """The largest entry of a tolerance given as a number, an array, or a list or dict of them."""
-    parts = list(value.values()) if isinstance(value, Mapping) else value
-    if isinstance(parts, (list, tuple)):
-        return max((_largest(p) for p in parts), default=0.0)
-    return float(np.max(parts))
 
 
 def compare_pairs(expected, actual, *, rtol, atol, scale: float, include=None, one_sided=None) -> list:
     """Rows for two gradient pairs, layer by layer, weights before biases. ``rtol``, ``atol``, ``include``
     and ``one_sided`` are scalars or pairs of per-tensor lists (arrays of entries; counts)."""
     expected_w, expected_b = expected
-    actual_parts = _split(actual, len(expected_w))
+    actual_parts = split_pair(actual, len(expected_w))
 
     def pick(value, part, layer):
         return value[part][layer] if isinstance(value, (list, tuple)) else value
@@ -523,15 +398,4 @@ def compare_pairs(expected, actual, *, rtol, atol, scale: float, include=None, o
                         pick(include, part, layer), pick(rtol, part, layer), pick(atol, part, layer),
                         pick(one_sided, part, layer) or 0)
              for layer in range(len(expected_w)) for part in (0, 1)]  # fmt: skip
-    return compare_tensors(items, scale=scale)
-
-
-def _split(actual, n_layers: int):
-    """The user's pair of lists, padded with None where entries are missing (never raises)."""
-    try:
-        weights, biases = actual
-        weights, biases = list(weights), list(biases)
-    except (TypeError, ValueError):
-        weights, biases = [], []
-    pad = [None] * n_layers
-    return (weights + pad)[:n_layers], (biases + pad)[:n_layers]
+    return comparetensors_in(items, scale=scale)

@@ -27,7 +27,6 @@ from numpy.typing import ArrayLike
 
 from . import derivative_fd
 from ._types import Parameters, Seed
-from .compare import fmt, render_table
 from .ggn import manual_ggn_vp
 from .hvp import manual_hvp
 from .input_gradient import manual_input_gradient
@@ -35,6 +34,7 @@ from .jvp import manual_jvp
 from .losses import loss_gradient
 from .network import _generator
 from .per_example import manual_per_example_gradients
+from .tables import fmt, render_table
 from .tangents import check_pair, check_problem
 from .tolerances import agree, gradient_scale, tolerance_for
 

@@ -26,9 +26,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._types import Parameters, Seed
-from .compare import _number, fmt, render_table
 from .directions import LossLine, abs_dot, check_count, checked, dot, make_directions, relative_step, verdict
 from .progress import track
+from .tables import fmt, json_number, render_table
 from .tolerances import (
     DIRECTIONAL_STEP,
     MAX_SHRINKS,
@@ -57,7 +57,7 @@ class DirectionRow:
     reason: str = ""  # why a direction is inconclusive
 
     def to_dict(self) -> dict:
-        return {k: _number(v) if isinstance(v, float) else v for k, v in self.__dict__.items()}
+        return {k: json_number(v) if isinstance(v, float) else v for k, v in self.__dict__.items()}
 
 
 _REASONS = {

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .compare import Comparison, _number, fmt, render_table
+from .compare import Comparison
 from .limits import EXPLODING_OUTPUT, exploding
+from .tables import fmt, json_number, render_table
 
 # The version of the JSON documents (``to_dict``, ``manual-backprop check --json``): raised when a field the
 # README calls stable changes meaning or goes; new fields do not raise it.
@@ -87,8 +88,8 @@ class ThreeWayReport:
             "loss": self.loss,
             "fd": self.fd,
             "requested_fd": self.requested_fd,
-            "step": _number(self.step),
-            "loss_value": _number(self.loss_value),
+            "step": json_number(self.step),
+            "loss_value": json_number(self.loss_value),
             "manual_vs_jax": d(self.manual_vs_jax),
             "manual_vs_fd": d(self.manual_vs_fd),
             "jax_vs_fd": d(self.jax_vs_fd),

@@ -25,7 +25,6 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._types import Parameters, Seed
-from .compare import _number, fmt, render_table
 from .directions import (
     LossLine,
     abs_dot,
@@ -37,6 +36,7 @@ from .directions import (
     relative_step,
     verdict,
 )
+from .tables import fmt, json_number, render_table
 from .tolerances import (
     FLOOR_RUN,
     GRADIENT_ROUNDING_MARGIN,
@@ -81,13 +81,13 @@ class TaylorReport:
             "mode": "taylor",
             "ok": self.ok,
             "verdict": self.verdict,
-            "order": _number(self.order),
+            "order": json_number(self.order),
             "inconclusive": self.inconclusive,
             "direction_sign": self.direction_sign,
-            "steps": [_number(h) for h in self.steps],
-            "remainders": [_number(r) for r in self.remainders],
-            "rates": [None if r is None else _number(r) for r in self.rates],
-            "floors": [_number(f) for f in self.floors],
+            "steps": [json_number(h) for h in self.steps],
+            "remainders": [json_number(r) for r in self.remainders],
+            "rates": [None if r is None else json_number(r) for r in self.rates],
+            "floors": [json_number(f) for f in self.floors],
             "crossed": list(self.crossed),
             "used": list(self.used),
             "notes": list(self.notes),

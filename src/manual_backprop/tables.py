@@ -1,0 +1,32 @@
+"""Numbers and rows as text: the aligned tables of every report, and numbers made safe for JSON."""
+
+from __future__ import annotations
+
+import math
+
+
+def json_number(value):
+    """A float for JSON: NaN and inf become the strings "nan", "inf", "-inf"."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else str(value)
+
+
+def fmt(value, width: int = 9) -> str:
+    """A number in compact scientific notation, right-aligned (``-`` for None)."""
+    if value is None:
+        return "-".rjust(width)
+    return f"{value:.2e}".rjust(width)
+
+
+def render_table(lines) -> str:
+    """Rows of strings as aligned columns (first column left-aligned, the others right-aligned)."""
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    out = []
+    for line in lines:
+        cells = [line[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(line[1:-1], widths[1:-1], strict=False)
+        ]
+        out.append("  ".join(cells + [line[-1]]).rstrip())
+    return "\n".join(out)
