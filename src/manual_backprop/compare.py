@@ -83,8 +83,22 @@ class TensorComparison:
         }
 
 
+class RowsVerdict:
+    """``ok`` and ``failing`` of a report made of ``rows`` that each say ``ok``."""
+
+    rows: tuple
+
+    @property
+    def ok(self) -> bool:
+        return all(row.ok for row in self.rows)
+
+    @property
+    def failing(self) -> tuple:
+        return tuple(row for row in self.rows if not row.ok)
+
+
 @dataclass(frozen=True)
-class Comparison:
+class Comparison(RowsVerdict):
     """All tensors of two gradients compared: ``label`` says which ("manual vs jax"), rows in layer order."""
 
     label: str
@@ -94,13 +108,6 @@ class Comparison:
     scale: float
     notes: tuple = field(default=())
 
-    @property
-    def ok(self) -> bool:
-        return all(row.ok for row in self.rows)
-
-    @property
-    def failing(self) -> tuple:
-        return tuple(row for row in self.rows if not row.ok)
 
     @property
     def excluded(self) -> int:

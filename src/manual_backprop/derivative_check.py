@@ -27,6 +27,7 @@ from numpy.typing import ArrayLike
 
 from . import derivative_fd
 from ._types import Parameters, Seed
+from .compare import RowsVerdict
 from .ggn import manual_ggn_vp
 from .hvp import manual_hvp
 from .input_gradient import manual_input_gradient
@@ -93,7 +94,7 @@ class DerivativeRow:
 
 
 @dataclass(frozen=True)
-class DerivativeReport:
+class DerivativeReport(RowsVerdict):
     """Manual, JAX and finite differences of one derivative, compared per tensor (``rows``)."""
 
     derivative: str
@@ -107,13 +108,6 @@ class DerivativeReport:
     notes: tuple = ()
     values: dict = field(default=None, repr=False, compare=False)  # {"manual"|"jax"|"fd": [arrays]}
 
-    @property
-    def ok(self) -> bool:
-        return all(row.ok for row in self.rows)
-
-    @property
-    def failing(self) -> tuple:
-        return tuple(row for row in self.rows if not row.ok)
 
     @property
     def inconclusive(self) -> bool:

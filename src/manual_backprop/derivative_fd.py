@@ -121,16 +121,26 @@ def _masks(sides, shape_per_column):
     return one.copy(), out.copy()
 
 
+def _line(weights, biases, x, target, d_w, d_b):
+    """The line theta + t d in float64: ``(x, target, step, one_step, moved)``, ``moved(t)`` the two lists
+    (weights, biases) at t, the steps those of ``_direction_steps``."""
+    weights, biases, x, target, d_w, d_b = map(_float64, (weights, biases, [x], [target], d_w, d_b))
+    step, one_step = _direction_steps(weights, biases, d_w, d_b)
+
+    def moved(t: float):
+        return ([w + t * d for w, d in zip(weights, d_w, strict=True)],
+                [b + t * d for b, d in zip(biases, d_b, strict=True)])  # fmt: skip
+
+    return x[0], target[0], step, one_step, moved
+
+
 def fd_jvp(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], x: np.ndarray, target: np.ndarray,
            t_w: Sequence[np.ndarray], t_b: Sequence[np.ndarray], act: Activation, loss: str) -> Witness:
     """Central differences along the tangent: ``Witness([d_output (D_o, N), dL (1, 1)])``."""
-    weights, biases, x, target, t_w, t_b = map(_float64, (weights, biases, [x], [target], t_w, t_b))
-    x, target = x[0], target[0]
-    step, one_step = _direction_steps(weights, biases, t_w, t_b)
+    x, target, step, one_step, moved = _line(weights, biases, x, target, t_w, t_b)
 
     def evaluate(t):
-        moved_w = [w + t * d for w, d in zip(weights, t_w, strict=True)]
-        moved_b = [b + t * d for b, d in zip(biases, t_b, strict=True)]
+        moved_w, moved_b = moved(t)
         out, all_f, _ = forward(moved_w, moved_b, x, act)
         column_loss = loss_terms(loss, out, target).sum(axis=0)
         return np.vstack([out, column_loss]).T, _states(all_f, act)
@@ -175,13 +185,10 @@ def _column_gradients(weights, biases, x, target, act, loss):
 def fd_hvp(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], x: np.ndarray, target: np.ndarray,
            v_w: Sequence[np.ndarray], v_b: Sequence[np.ndarray], act: Activation, loss: str) -> Witness:
     """Central differences of the manual gradient along v: ``Witness([Hv_w..., Hv_b...])``."""
-    weights, biases, x, target, v_w, v_b = map(_float64, (weights, biases, [x], [target], v_w, v_b))
-    x, target = x[0], target[0]
-    step, one_step = _direction_steps(weights, biases, v_w, v_b)
+    x, target, step, one_step, moved = _line(weights, biases, x, target, v_w, v_b)
 
     def evaluate(t):
-        moved_w = [w + t * d for w, d in zip(weights, v_w, strict=True)]
-        moved_b = [b + t * d for b, d in zip(biases, v_b, strict=True)]
+        moved_w, moved_b = moved(t)
         _, all_f, _ = forward(moved_w, moved_b, x, act)
         return _column_gradients(moved_w, moved_b, x, target, act, loss), _states(all_f, act)
 

@@ -144,13 +144,20 @@ def jax_loss_jvp(all_weights: Parameters, all_biases: Parameters, net_input: Arr
         return value
 
 
+def _with_vector(all_weights, all_biases, net_input, y, v_weights, v_biases, activation, loss):
+    """The checked problem and the vector v = (v_weights, v_biases) of H v and G v."""
+    _check_activation(activation)
+    weights, biases, x, target, dtype = _prepare(all_weights, all_biases, net_input, y, loss)
+    v = _vector(v_weights, v_biases, ("v_weights", "v_biases"), weights, biases, dtype)
+    return weights, biases, x, target, dtype, v
+
+
 def jax_hvp(all_weights: Parameters, all_biases: Parameters, net_input: ArrayLike, y: ArrayLike,
             v_weights: Parameters, v_biases: Parameters, *, activation: str = "relu",
             loss: str = "least_squares") -> Gradients:
     """H v by forward-over-reverse (``jax.jvp`` of ``jax.grad``): ``(Hv_weights, Hv_biases)``."""
-    _check_activation(activation)
-    weights, biases, x, target, dtype = _prepare(all_weights, all_biases, net_input, y, loss)
-    v = _vector(v_weights, v_biases, ("v_weights", "v_biases"), weights, biases, dtype)
+    weights, biases, x, target, dtype, v = _with_vector(all_weights, all_biases, net_input, y, v_weights,
+                                                        v_biases, activation, loss)
     with _x64(dtype == np.float64):
         return _to_numpy(_jit_hvp((weights, biases), v, x, target, activation=activation, loss=loss))
 
@@ -159,9 +166,8 @@ def jax_ggn_vp(all_weights: Parameters, all_biases: Parameters, net_input: Array
                v_weights: Parameters, v_biases: Parameters, *, activation: str = "relu",
                loss: str = "least_squares") -> Gradients:
     """G v = J^T H_L J v (``jax.linearize``, ``jax.vjp``, ``jax.hessian``): ``(Gv_weights, Gv_biases)``."""
-    _check_activation(activation)
-    weights, biases, x, target, dtype = _prepare(all_weights, all_biases, net_input, y, loss)
-    v = _vector(v_weights, v_biases, ("v_weights", "v_biases"), weights, biases, dtype)
+    weights, biases, x, target, dtype, v = _with_vector(all_weights, all_biases, net_input, y, v_weights,
+                                                        v_biases, activation, loss)
     target = _one_hot(target, weights[-1].shape[0], dtype)
     with _x64(dtype == np.float64):
         return _to_numpy(_jit_ggn_vp((weights, biases), v, x, target, activation=activation, loss=loss))
