@@ -25,12 +25,13 @@ from .activations import Activation, get_activation
 from .losses import loss_gradient
 from .validate import (
     check_activations_lists,
-    check_columns,
     check_forward_finite,
     check_gradient_finite,
     check_loss_name,
     check_parameters,
     check_target,
+    checked_network,
+    checked_problem,
 )
 
 
@@ -83,8 +84,7 @@ def compute_network_output(net_input: ArrayLike, all_weights: Parameters, all_bi
     ``all_h[-1]`` is the output (no activation after the last layer), as in the notebook.
     """
     act = get_activation(activation)
-    weights, biases, dtype = check_parameters(all_weights, all_biases)
-    x = check_columns(net_input, "net_input", weights[0].shape[1], dtype)
+    weights, biases, x, dtype = checked_network(all_weights, all_biases, net_input)
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is a ValueError naming the layer
         result = forward(weights, biases, x, act)
     check_forward_finite(result[1])  # every all_f[k] is returned: each is checked (one sum apiece)
@@ -120,9 +120,7 @@ def manual_gradients(all_weights: Parameters, all_biases: Parameters, net_input:
     """
     act = get_activation(activation)
     loss = check_loss_name(loss)
-    weights, biases, dtype = check_parameters(all_weights, all_biases)
-    x = check_columns(net_input, "net_input", weights[0].shape[1], dtype)
-    target = check_target(y, loss, weights[-1].shape[0], x.shape[1], dtype)
+    weights, biases, x, target, dtype = checked_problem(all_weights, all_biases, net_input, y, loss)
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is a ValueError naming the layer
         net_output, all_f, all_h = forward(weights, biases, x, act)
         # Before backward writes over all_f: an output that overflowed names its first layer that did.

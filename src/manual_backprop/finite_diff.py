@@ -40,12 +40,10 @@ from .fd_limits import (
 from .losses import loss_terms
 from .progress import track
 from .validate import (
-    check_columns,
     check_forward_finite,
     check_gradient_finite,
     check_loss_name,
-    check_parameters,
-    check_target,
+    checked_problem,
 )
 
 Kinks = tuple[list[NDArray[np.bool_]], list[NDArray[np.bool_]]]  # masks of the entries that crossed a kink
@@ -266,9 +264,7 @@ def numerical_gradients(all_weights: Parameters, all_biases: Parameters, net_inp
     max_memory = check_memory(max_memory)
     if not isinstance(return_kinks, (bool, np.bool_)):
         raise TypeError(f"return_kinks must be True or False, got {return_kinks!r}")
-    weights, biases, dtype = check_parameters(all_weights, all_biases)
-    x = check_columns(net_input, "net_input", weights[0].shape[1], dtype)
-    target = check_target(y, loss, weights[-1].shape[0], x.shape[1], dtype)
+    weights, biases, x, target, dtype = checked_problem(all_weights, all_biases, net_input, y, loss)
     check_step_resolves(step, weights, biases, dtype)
     check_fd_size(weights, x.shape[1], method, max_memory)  # before the forward pass allocates anything
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is a ValueError naming the layer

@@ -18,11 +18,10 @@ from ._types import Arrays, Gradients, Parameters
 from .activations import Activation, get_activation
 from .validate import (
     as_real_array,
-    check_columns,
     check_finite,
     check_loss_name,
-    check_parameters,
     check_target,
+    checked_network,
 )
 
 
@@ -63,8 +62,7 @@ def check_network(all_weights: Parameters, all_biases: Parameters, net_input: Ar
                   activation: str) -> tuple[Arrays, Arrays, np.ndarray, Activation, np.dtype]:
     """``(weights, biases, x, act, dtype)``: the checked parameters, input (D_i, N) and activation."""
     act = get_activation(activation)
-    weights, biases, dtype = check_parameters(all_weights, all_biases)
-    x = check_columns(net_input, "net_input", weights[0].shape[1], dtype)
+    weights, biases, x, dtype = checked_network(all_weights, all_biases, net_input)
     return weights, biases, x, act, dtype
 
 

@@ -39,12 +39,11 @@ from .tolerances import (
     tolerance_for,
 )
 from .validate import (
-    check_columns,
     check_forward_finite,
     check_gradient_finite,
     check_loss_name,
-    check_parameters,
     check_target,
+    checked_problem,
 )
 
 FD_MODES = ("central", "forward", "backward", "directional", "taylor")
@@ -129,9 +128,7 @@ def three_way_check(
     relative = relative_step(step if fd == "directional" else None, "step", DIRECTIONAL_STEP)
     act = get_activation(activation)
     check_loss_name(loss)
-    weights, biases, dtype = check_parameters(all_weights, all_biases)
-    x = check_columns(net_input, "net_input", weights[0].shape[1], dtype)
-    target = check_target(y, loss, weights[-1].shape[0], x.shape[1], dtype)
+    weights, biases, x, target, dtype = checked_problem(all_weights, all_biases, net_input, y, loss)
     if fd in ("central", "forward", "backward"):
         check_step_resolves(step, weights, biases, dtype)
     notes = []  # the method, before anything is computed: a full check too large is switched or refused

@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
+from ._types import Array, Parameters
 from .tolerances import TARGET_SUM_ATOL
 
 SUPPORTED_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
@@ -223,6 +225,22 @@ def check_parameters(all_weights, all_biases) -> tuple[list[np.ndarray], list[np
     weights = [w if w.dtype == dtype else w.astype(dtype) for w in weights]
     biases = [b if b.dtype == dtype else b.astype(dtype) for b in biases]
     return weights, biases, dtype
+
+
+def checked_network(all_weights: Parameters, all_biases: Parameters, net_input: ArrayLike,
+                    ) -> tuple[list[Array], list[Array], Array, np.dtype]:
+    """The door of every function of a network and its input: ``(weights, biases, x, dtype)``, the
+    parameters checked (``check_parameters``) and ``net_input`` as x of shape (D_i, N) in their dtype."""
+    weights, biases, dtype = check_parameters(all_weights, all_biases)
+    return weights, biases, check_columns(net_input, "net_input", weights[0].shape[1], dtype), dtype
+
+
+def checked_problem(all_weights: Parameters, all_biases: Parameters, net_input: ArrayLike, y: ArrayLike,
+                    loss: str) -> tuple[list[Array], list[Array], Array, Array, np.dtype]:
+    """The door of every function of a loss: ``(weights, biases, x, target, dtype)``, the target (D_o, N)
+    checked for ``loss`` (one-hot for class indices)."""
+    weights, biases, x, dtype = checked_network(all_weights, all_biases, net_input)
+    return weights, biases, x, check_target(y, loss, weights[-1].shape[0], x.shape[1], dtype), dtype
 
 
 def check_columns(value, name: str, rows: int, dtype: np.dtype, columns: int | None = None) -> np.ndarray:
