@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from manual_backprop import DERIVATIVES, DerivativeReport, three_way_check, udl_network
+from manual_backprop import DERIVATIVES, DerivativeReport, random_network, three_way_check, udl_network
 from manual_backprop.cli import main
 
 NOTEBOOK = udl_network()
@@ -60,3 +60,26 @@ def test_the_command_line_table_ends_with_the_verdict(capsys):
 def test_the_command_line_refuses_options_a_derivative_does_not_use(extra, capsys):
     assert main(["check", "--derivative", "jvp", *extra]) == 2
     assert "manual-backprop: error:" in capsys.readouterr().err
+
+
+def test_a_per_example_check_too_costly_for_its_witness_is_refused_with_the_estimate():
+    weights, biases = random_network([300] * 7, rng=0)
+    x, y = np.ones((300, 64)), np.zeros((300, 64))
+    with pytest.raises(ValueError, match=r"would cost \d\.\de\+1\d multiply-adds \(limit 1e\+11"):
+        three_way_check(weights, biases, x, y, derivative="per_example")
+
+
+@pytest.mark.parametrize("derivative", DERIVATIVES)
+def test_an_overflowing_derivative_is_a_value_error_not_inf(derivative):
+    import manual_backprop as mb
+
+    weights, biases = udl_network()
+    huge = [w * 1e200 for w in weights]
+    v = ([np.ones_like(w) for w in weights], [np.ones_like(b) for b in biases])
+    call = {"jvp": lambda: mb.manual_jvp(huge, biases, X, *v),
+            "hvp": lambda: mb.manual_hvp(huge, biases, X, Y, *v),
+            "ggn": lambda: mb.manual_ggn_vp(huge, biases, X, Y, *v),
+            "per_example": lambda: mb.manual_per_example_gradients(huge, biases, X, Y),
+            "input": lambda: mb.manual_input_gradient(huge, biases, X, Y)}[derivative]
+    with np.errstate(all="raise"), pytest.raises(ValueError, match="overflows"):  # and no RuntimeWarning
+        call()

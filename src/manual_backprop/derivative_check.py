@@ -28,6 +28,7 @@ from numpy.typing import ArrayLike
 from . import derivative_fd
 from ._types import Parameters, Seed
 from .compare import RowsVerdict
+from .fd_limits import fd_cost
 from .ggn import manual_ggn_vp
 from .hvp import manual_hvp
 from .input_gradient import manual_input_gradient
@@ -37,7 +38,7 @@ from .network import _generator
 from .per_example import manual_per_example_gradients
 from .tables import fmt, render_table
 from .tangents import check_pair, check_problem
-from .tolerances import agree, gradient_scale, tolerance_for
+from .tolerances import PER_EXAMPLE_FD_MAX_COST, agree, gradient_scale, tolerance_for
 
 DERIVATIVES = {
     "jvp": "the output's derivative along a tangent (forward mode), and the loss's (dL)",
@@ -219,6 +220,11 @@ def check_derivative(all_weights: Parameters, all_biases: Parameters, net_input:
         raise ValueError(f"vector is for jvp, hvp and ggn; the {derivative!r} derivative takes none")
     if manual is not None and not callable(manual):
         raise TypeError(f"manual must be a function like manual_{derivative}, got {type(manual).__name__}")
+    if derivative == "per_example" and fd_cost(weights, x.shape[1]) > PER_EXAMPLE_FD_MAX_COST:
+        raise ValueError(
+            f"the per-example finite-difference witness would cost {fd_cost(weights, x.shape[1]):.1e} "
+            f"multiply-adds (limit {PER_EXAMPLE_FD_MAX_COST:.0e}, about a minute): check the per-example "
+            "gradients on a smaller network or batch (their code does not depend on the size)")
     function = MANUAL[derivative] if manual is None else manual
     oracle = _oracle(derivative)
     keywords = {"activation": activation} if derivative == "jvp" else {"activation": activation, "loss": loss}

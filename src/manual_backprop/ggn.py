@@ -29,6 +29,7 @@ from .hvp import VECTOR_NAMES
 from .jvp import jvp_forward
 from .losses import loss_hessian_vector
 from .tangents import check_pair, check_problem
+from .validate import check_gradient_finite
 
 
 def ggn_core(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], x: np.ndarray, target: np.ndarray,
@@ -50,4 +51,7 @@ def manual_ggn_vp(all_weights: Parameters, all_biases: Parameters, net_input: Ar
     weights, biases, x, target, act, loss, dtype = check_problem(
         all_weights, all_biases, net_input, y, activation, loss)
     v_w, v_b = check_pair(v_weights, v_biases, VECTOR_NAMES, weights, biases, dtype)
-    return ggn_core(weights, biases, x, target, v_w, v_b, act, loss)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is a ValueError naming the layer
+        gv_w, gv_b = ggn_core(weights, biases, x, target, v_w, v_b, act, loss)
+    check_gradient_finite(gv_w, gv_b, "G v", "scale the parameters, input, target or direction down")
+    return gv_w, gv_b

@@ -32,6 +32,7 @@ from .backprop import backward
 from .jvp import jvp_forward
 from .losses import loss_gradient, loss_hessian_vector
 from .tangents import check_pair, check_problem
+from .validate import check_gradient_finite
 
 VECTOR_NAMES = ("v_weights", "v_biases")
 
@@ -84,4 +85,7 @@ def manual_hvp(all_weights: Parameters, all_biases: Parameters, net_input: Array
     weights, biases, x, target, act, loss, dtype = check_problem(
         all_weights, all_biases, net_input, y, activation, loss)
     v_w, v_b = check_pair(v_weights, v_biases, VECTOR_NAMES, weights, biases, dtype)
-    return hvp_core(weights, biases, x, target, v_w, v_b, act, loss)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is a ValueError naming the layer
+        hv_w, hv_b = hvp_core(weights, biases, x, target, v_w, v_b, act, loss)
+    check_gradient_finite(hv_w, hv_b, "H v", "scale the parameters, input, target or direction down")
+    return hv_w, hv_b

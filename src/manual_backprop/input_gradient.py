@@ -18,6 +18,7 @@ from .activations import Activation
 from .backprop import forward
 from .losses import loss_gradient
 from .tangents import check_problem
+from .validate import check_result_finite
 
 
 def input_gradient_core(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], x: np.ndarray,
@@ -45,4 +46,7 @@ def manual_input_gradient(all_weights: Parameters, all_biases: Parameters, net_i
     """
     weights, biases, x, target, act, loss, _ = check_problem(
         all_weights, all_biases, net_input, y, activation, loss)
-    return input_gradient_core(weights, biases, x, target, act, loss)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is a ValueError naming the entry
+        gradient = input_gradient_core(weights, biases, x, target, act, loss)
+    check_result_finite(gradient, "dL/d(net_input)", "scale the parameters, input or target down")
+    return gradient

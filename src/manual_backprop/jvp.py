@@ -23,6 +23,7 @@ from ._types import Arrays, Parameters
 from .activations import Activation
 from .losses import loss_gradient
 from .tangents import check_network, check_pair, check_problem
+from .validate import check_result_finite
 
 TANGENT_NAMES = ("tangent_weights", "tangent_biases")
 
@@ -70,7 +71,10 @@ def manual_jvp(all_weights: Parameters, all_biases: Parameters, net_input: Array
     """
     weights, biases, x, act, dtype = check_network(all_weights, all_biases, net_input, activation)
     tw, tb = check_pair(tangent_weights, tangent_biases, TANGENT_NAMES, weights, biases, dtype)
-    all_f, _, all_df, _ = jvp_forward(weights, biases, x, tw, tb, act)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is a ValueError naming it
+        all_f, _, all_df, _ = jvp_forward(weights, biases, x, tw, tb, act)
+    check_result_finite(all_f[-1], "the output", "scale the parameters or the input down")
+    check_result_finite(all_df[-1], "d_output", "scale the parameters, input or tangent down")
     return all_f[-1], all_df[-1]
 
 
@@ -85,5 +89,8 @@ def manual_loss_jvp(all_weights: Parameters, all_biases: Parameters, net_input: 
     weights, biases, x, target, act, loss, dtype = check_problem(
         all_weights, all_biases, net_input, y, activation, loss)
     tw, tb = check_pair(tangent_weights, tangent_biases, TANGENT_NAMES, weights, biases, dtype)
-    all_f, _, all_df, _ = jvp_forward(weights, biases, x, tw, tb, act)
-    return dtype.type(np.vdot(loss_gradient(loss, all_f[-1], target), all_df[-1]))
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is a ValueError naming it
+        all_f, _, all_df, _ = jvp_forward(weights, biases, x, tw, tb, act)
+    d_loss = np.asarray(np.vdot(loss_gradient(loss, all_f[-1], target), all_df[-1]))
+    check_result_finite(d_loss, "dL", "scale the parameters, input, target or tangent down")
+    return dtype.type(d_loss)

@@ -22,6 +22,7 @@ from .activations import Activation
 from .backprop import backward, forward
 from .losses import loss_gradient
 from .tangents import check_problem
+from .validate import check_gradient_finite
 
 
 def per_example_core(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], x: np.ndarray,
@@ -48,4 +49,7 @@ def manual_per_example_gradients(all_weights: Parameters, all_biases: Parameters
     """
     weights, biases, x, target, act, loss, _ = check_problem(
         all_weights, all_biases, net_input, y, activation, loss)
-    return per_example_core(weights, biases, x, target, act, loss)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is a ValueError naming the layer
+        per_w, per_b = per_example_core(weights, biases, x, target, act, loss)
+    check_gradient_finite(per_w, per_b, "the per-example gradients")
+    return per_w, per_b

@@ -309,3 +309,8 @@ def param_rtol(dtype) -> float:
 # Independent entries that must agree before a parametric pattern (one number read off the data) is claimed:
 # one entry fixes the parameter, so a claim needs one more; a fixed pattern (no parameter) needs one.
 MIN_SUPPORT = 2
+
+# The per-example witness differences each example's loss along every parameter: its cost is that of a full
+# central-difference gradient (fd_limits.fd_cost), paid by a slower per-column path (measured: about 0.5 s
+# per 1e9 multiply-adds on 2 cores). Past this, about a minute, the check is refused with the estimate.
+PER_EXAMPLE_FD_MAX_COST = 1e11
