@@ -12,7 +12,8 @@ import pytest
 from manual_backprop import manual_gradients, udl_network
 from manual_backprop.loading import FORWARD_ARGUMENTS, LoadError, load, load_function, load_notebook
 from manual_backprop.notebook import python_source, run_notebook
-from manual_backprop.usercode import call_user, network_globals
+from manual_backprop.user_globals import network_globals
+from manual_backprop.usercode import call_user
 from published_style import published_cells, write_notebook
 
 

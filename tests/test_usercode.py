@@ -14,11 +14,9 @@ import warnings
 import numpy as np
 import pytest
 
+from manual_backprop.user_globals import globals_note, globals_read, network_globals
 from manual_backprop.usercode import (
     call_user,
-    globals_note,
-    globals_read,
-    network_globals,
     safe_str,
 )
 

@@ -24,9 +24,9 @@ from .gradient_forms import (
     structure_of,
     tensors_in,
 )
-from .tables import fmt, json_number, render_table
-from .tolerances import gradient_scale, tolerance_for
-from .validate import as_gradient_array, as_real_array, check_tolerance
+from .tables import RowsVerdict, fmt, json_number, render_table
+from .tolerances import check_tolerance, gradient_scale, tolerance_for
+from .validate import as_gradient_array, as_real_array
 
 KINDS = ("weights", "biases")
 
@@ -81,20 +81,6 @@ class TensorComparison:
             "one_sided": self.one_sided,
             "message": self.message,
         }
-
-
-class RowsVerdict:
-    """``ok`` and ``failing`` of a report made of ``rows`` that each say ``ok``."""
-
-    rows: tuple
-
-    @property
-    def ok(self) -> bool:
-        return all(row.ok for row in self.rows)
-
-    @property
-    def failing(self) -> tuple:
-        return tuple(row for row in self.rows if not row.ok)
 
 
 @dataclass(frozen=True)
@@ -205,7 +191,7 @@ class TensorPair(NamedTuple):
     one_sided: int
 
 
-def comparetensors_in(items, *, scale: float) -> list:
+def compare_tensors(items, *, scale: float) -> list:
     """Compare many ``TensorPair``s in one vectorised pass, with the given ``scale`` (the gradient's:
     ``tolerances.gradient_scale``). The formula is ``tolerances.agree``'s, computed as each entry's share
     of its allowance so that the worst entry can be named. Returns one ``TensorComparison`` per item."""
@@ -382,7 +368,7 @@ def compare_gradients(
         parts = zip(arrays, tensors_in(actual, structure, keys), masks, rtols, atols, strict=True)
         items = [TensorPair(i, "tensor", e, a, m, r, t, 0) for i, (e, a, m, r, t) in enumerate(parts)]
         rows = [replace(row, key=key)
-                for row, key in zip(comparetensors_in(items, scale=scale), keys, strict=True)]  # fmt: skip
+                for row, key in zip(compare_tensors(items, scale=scale), keys, strict=True)]  # fmt: skip
         mapping = structure == "dict" and isinstance(actual, Mapping)
         extra = sorted(set(actual) - set(keys), key=str) if mapping else []
         if extra:
@@ -405,4 +391,4 @@ def compare_pairs(expected, actual, *, rtol, atol, scale: float, include=None, o
                         pick(include, part, layer), pick(rtol, part, layer), pick(atol, part, layer),
                         pick(one_sided, part, layer) or 0)
              for layer in range(len(expected_w)) for part in (0, 1)]  # fmt: skip
-    return comparetensors_in(items, scale=scale)
+    return compare_tensors(items, scale=scale)

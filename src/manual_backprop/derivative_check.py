@@ -27,7 +27,6 @@ from numpy.typing import ArrayLike
 
 from . import derivative_fd
 from ._types import Parameters, Seed
-from .compare import RowsVerdict
 from .fd_limits import fd_cost
 from .ggn import manual_ggn_vp
 from .hvp import manual_hvp
@@ -36,7 +35,7 @@ from .jvp import manual_jvp
 from .losses import loss_gradient
 from .network import _generator
 from .per_example import manual_per_example_gradients
-from .tables import fmt, render_table
+from .tables import RowsVerdict, fmt, render_table
 from .tangents import check_pair, check_problem
 from .tolerances import PER_EXAMPLE_FD_MAX_COST, agree, gradient_scale, tolerance_for
 

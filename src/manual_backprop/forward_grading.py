@@ -18,7 +18,8 @@ from .activations import ACTIVATIONS, get_activation
 from .backprop import forward
 from .battery import Case, make_battery
 from .tolerances import agree, gradient_scale, tolerance_for
-from .usercode import DEFAULT_TIMEOUT, call_user, describe_exception, globals_note, network_globals
+from .user_globals import globals_note, network_globals
+from .usercode import DEFAULT_TIMEOUT, call_user, describe_exception
 
 CONVENTIONS = {
     "K+1": "all_h of K+1 entries, the output in all_f[K] (the published notebook's)",

@@ -15,7 +15,8 @@ from .diagnose import case_context, diagnose_case, first_wrong_layer
 from .finite_diff import numerical_gradients
 from .report import BackwardReport, CaseResult
 from .story import Seen, attach, tell
-from .usercode import DEFAULT_TIMEOUT, call_user, describe_exception, globals_note, network_globals, safe_repr
+from .user_globals import globals_note, network_globals
+from .usercode import DEFAULT_TIMEOUT, call_user, describe_exception, safe_repr
 from .validate import as_gradient_array, check_target
 
 

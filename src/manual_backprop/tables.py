@@ -1,4 +1,4 @@
-"""Numbers and rows as text: the aligned tables of every report, and numbers made safe for JSON."""
+"""What every report shares: rows as aligned text, numbers made safe for JSON, the verdict of its rows."""
 
 from __future__ import annotations
 
@@ -30,3 +30,17 @@ def render_table(lines) -> str:
         ]
         out.append("  ".join(cells + [line[-1]]).rstrip())
     return "\n".join(out)
+
+
+class RowsVerdict:
+    """``ok`` and ``failing`` of a report made of ``rows`` that each say ``ok``."""
+
+    rows: tuple
+
+    @property
+    def ok(self) -> bool:
+        return all(row.ok for row in self.rows)
+
+    @property
+    def failing(self) -> tuple:
+        return tuple(row for row in self.rows if not row.ok)

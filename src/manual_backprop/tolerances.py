@@ -17,6 +17,7 @@ leaves a margin of 10x to 1000x over that, and stays far below the O(1) relative
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,6 +103,28 @@ def tolerance_for(dtype, kind: str = "analytic") -> Tolerance:
         raise ValueError(
             f"no tolerance for {key}; dtype float64 or float32, kind one of {', '.join(choices)}")
     return TOLERANCES[key]
+
+
+def check_tolerance(value, name: str):
+    """``value`` (a number, an array, or nested lists of them) unchanged if every entry is a number >= 0.
+
+    A negative or NaN tolerance would make every comparison pass (or fail) for nonsense reasons: a
+    ``ValueError`` names the argument and the value.
+    """
+    parts = list(value.values()) if isinstance(value, Mapping) else value
+    parts = parts if isinstance(parts, (list, tuple)) else [parts]
+    for part in parts:
+        if isinstance(part, (list, tuple, Mapping)):
+            check_tolerance(part, name)
+            continue
+        try:
+            array = np.asarray(part, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a number >= 0, got {part!r}") from None
+        if array.size and not np.all(array >= 0):  # also False for NaN
+            shown = part if array.ndim == 0 else array[~(array >= 0)].flat[0]
+            raise ValueError(f"{name} must be a number >= 0 (not negative, not NaN), got {shown!r}")
+    return value
 
 
 def gradient_scale(gradients) -> float:

@@ -4,12 +4,12 @@ Conventions (the notebook's): column vectors; ``all_weights[k]`` is Omega_k of s
 ``all_biases[k]`` is beta_k of shape (D_{k+1}, 1); ``net_input`` is (D_i, N) and ``y`` is (D_o, N), one
 column per example. Nothing here writes into an array it is given: a conversion makes a new array.
 Also here: what a user's backward pass returned, as an array (``as_gradient_array``, which never raises:
-a comparison turns its message into a failing row), and tolerance arguments (``check_tolerance``).
+a comparison turns its message into a failing row).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -381,25 +381,3 @@ def as_gradient_array(value):
         return array, None
     hint = " (return np.array(...), not a list)" if isinstance(value, (list, tuple)) else ""
     return None, f"expected a NumPy array, got {type(value).__name__}{hint}"
-
-
-def check_tolerance(value, name: str):
-    """``value`` (a number, an array, or nested lists of them) unchanged if every entry is a number >= 0.
-
-    A negative or NaN tolerance would make every comparison pass (or fail) for nonsense reasons: a
-    ``ValueError`` names the argument and the value.
-    """
-    parts = list(value.values()) if isinstance(value, Mapping) else value
-    parts = parts if isinstance(parts, (list, tuple)) else [parts]
-    for part in parts:
-        if isinstance(part, (list, tuple, Mapping)):
-            check_tolerance(part, name)
-            continue
-        try:
-            array = np.asarray(part, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} must be a number >= 0, got {part!r}") from None
-        if array.size and not np.all(array >= 0):  # also False for NaN
-            shown = part if array.ndim == 0 else array[~(array >= 0)].flat[0]
-            raise ValueError(f"{name} must be a number >= 0 (not negative, not NaN), got {shown!r}")
-    return value
