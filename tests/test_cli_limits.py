@@ -77,3 +77,10 @@ def test_exploding_outputs_are_detected():
     assert limits.exploding(np.array([[1.0, -1e6]])) is None
     assert limits.exploding(np.array([[1.0, -2e6]])) == 2e6
     assert limits.exploding(np.array([[np.inf]])) == np.inf
+
+
+def test_grading_with_a_batch_beyond_memory_is_refused_at_once(capsys):
+    from manual_backprop.cli import main
+
+    assert main(["check", "--backward", "tests/zoo/passes.py:backward_pass", "--batch", "100000000"]) == 2
+    assert "use a smaller --batch" in capsys.readouterr().err

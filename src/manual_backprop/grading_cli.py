@@ -15,7 +15,9 @@ from typing import TextIO
 
 import numpy as np
 
+from .battery import BATTERY
 from .jax_cache import use_compilation_cache
+from .limits import GIB, memory_estimate, memory_limit
 from .loading import FORWARD_ARGUMENTS, Loaded, load, load_notebook
 from .report import SCHEMA_VERSION
 from .usercode import DEFAULT_TIMEOUT
@@ -82,9 +84,20 @@ def _notebook_document(notebook) -> dict | None:
             "skipped_cells": notebook.skipped_cells, "output": notebook.output}  # fmt: skip
 
 
+def _check_batch(batch: int) -> None:
+    """Refuse, before loading anything, a --batch whose battery would not fit in memory (see ``limits``)."""
+    largest = max((sizes for _, sizes, _ in BATTERY if isinstance(sizes, tuple)), key=sum)
+    estimate, limit = memory_estimate(largest, batch).total, memory_limit()
+    if limit is not None and estimate > limit:
+        raise ValueError(f"--batch {batch}: grading on the battery would need about "
+                         f"{estimate / GIB:,.1f} GiB (its largest network, {'-'.join(map(str, largest))}, on {batch} columns), over "
+                         f"the limit of {limit / GIB:,.1f} GiB; use a smaller --batch")
+
+
 def run_grading(args: argparse.Namespace, out: TextIO) -> int:
     """Grade what ``--backward``, ``--forward`` and ``--notebook`` name; print the sections; the exit code."""
     args.timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
+    _check_batch(args.batch)
     sections: list[tuple[str, Loaded]] = []  # (role, loaded) in the order a pass computes: forward first
     missing: list[str] = []  # gradable functions the notebook does not define (a cell that raised?)
     if args.notebook:
