@@ -90,8 +90,8 @@ def _check_batch(batch: int) -> None:
     estimate, limit = memory_estimate(largest, batch).total, memory_limit()
     if limit is not None and estimate > limit:
         raise ValueError(f"--batch {batch}: grading on the battery would need about "
-                         f"{estimate / GIB:,.1f} GiB (its largest network, {'-'.join(map(str, largest))}, on {batch} columns), over "
-                         f"the limit of {limit / GIB:,.1f} GiB; use a smaller --batch")
+                         f"{estimate / GIB:,.1f} GiB (its largest network, {'-'.join(map(str, largest))}, "
+                         f"on {batch} columns), over the limit of {limit / GIB:,.1f} GiB; use a smaller --batch")
 
 
 def run_grading(args: argparse.Namespace, out: TextIO) -> int:
