@@ -91,7 +91,8 @@ def _check_batch(batch: int) -> None:
     if limit is not None and estimate > limit:
         raise ValueError(f"--batch {batch}: grading on the battery would need about "
                          f"{estimate / GIB:,.1f} GiB (its largest network, {'-'.join(map(str, largest))}, "
-                         f"on {batch} columns), over the limit of {limit / GIB:,.1f} GiB; use a smaller --batch")
+                         f"on {batch} columns), over the limit of {limit / GIB:,.1f} GiB; use a smaller "
+                         "--batch")
 
 
 def run_grading(args: argparse.Namespace, out: TextIO) -> int:
