@@ -298,7 +298,10 @@ def test_lower_layers_are_not_said_to_inherit_an_error_when_delta_is_right():
         weights, _ = backward_pass(all_weights, all_biases, all_f, all_h, y)
         return weights, [np.zeros_like(b) for b in all_biases]
 
-    lines = check_backward(zero_bias_gradients).summary_lines()
+    report = check_backward(zero_bias_gradients)
+    assert report.story.codes == ("zeros",)  # one fact for the function, not a scale c = 0 nor "not sure"
+    assert "all zeros (the bias gradients that fail)" in report.story.text
+    lines = report.summary_lines()
     assert "  first wrong layer: 5" in lines
     assert not any("as a consequence" in line for line in lines)
     assert any("each on its own" in line for line in lines)
