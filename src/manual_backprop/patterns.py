@@ -19,6 +19,7 @@ import numpy as np
 
 from .activations import other_side_at_kink
 from .tolerances import FACTOR_RTOL, TINY_SCALE, agree
+from .validate import as_gradient_array
 
 
 @dataclass(frozen=True)
@@ -194,3 +195,25 @@ def describe_c(c: float, columns: int) -> str:
     if columns > 1 and np.isclose(c, 1 / columns, rtol=FACTOR_RTOL):
         return f"1/N = 1/{columns} (averaged over the batch instead of summed?)"
     return f"{c:.6g}"
+
+
+KINDS = ("weights", "biases")
+
+
+def zeros_story(value: list):
+    """A function's one story when every failing tensor of every case (``story.Seen``) is all zeros where the
+    right one is not: ``(("zeros",), text)``, else None."""
+    kinds = set()
+    for seen in value:
+        for row in seen.comparison.rows:
+            if row.ok:
+                continue
+            actual = as_gradient_array(seen.result[KINDS.index(row.kind)][row.layer])[0]
+            if actual is None or actual.shape != tuple(row.shape) or np.any(actual):
+                return None
+            kinds.add(row.kind)
+    if not kinds:
+        return None
+    which = " and ".join(word for kind, word in zip(KINDS, ("weight", "bias"), strict=True) if kind in kinds)
+    return ("zeros",), (f"every failing tensor is all zeros (the {which} gradients that fail): never filled "
+                        "in (left as np.zeros_like), or multiplied by a mask that is zero everywhere")

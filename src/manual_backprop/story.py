@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .diagnose import Diagnosis, diagnose_tensor
-from .patterns import close, param_text, parametric_fits, tensor_candidates
+from .patterns import close, param_text, parametric_fits, tensor_candidates, zeros_story
 from .tolerances import MIN_SUPPORT, param_rtol, tolerance_for
 from .validate import as_gradient_array
 
@@ -362,24 +362,6 @@ def _fallback(value: list, loss: str) -> tuple:
     )
 
 
-def _zeros_story(value: list):
-    """Every failing tensor of every case all zeros (where the right one is not): one fact, told once."""
-    kinds = set()
-    for seen in value:
-        for row in seen.comparison.rows:
-            if row.ok:
-                continue
-            actual = as_gradient_array(seen.result[_PARTS.index(row.kind)][row.layer])[0]
-            if actual is None or actual.shape != tuple(row.shape) or np.any(actual):
-                return None
-            kinds.add(row.kind)
-    if not kinds:
-        return None
-    which = " and ".join(word for kind, word in zip(_PARTS, ("weight", "bias"), strict=True) if kind in kinds)
-    return ("zeros",), (f"every failing tensor is all zeros (the {which} gradients that fail): never filled "
-                        "in (left as np.zeros_like), or multiplied by a mask that is zero everywhere")
-
-
 def tell(seen: list, loss: str) -> Story | None:
     """The story of a graded function from its calls in order (``Seen``), or None when nothing failed."""
     failing = [s for s in seen if s.error_kind in ("exception", "structure")
@@ -389,7 +371,7 @@ def tell(seen: list, loss: str) -> Story | None:
     found, explained = _function_level(seen, failing), failing
     value = [s for s in failing if s.comparison is not None and s.ctx is not None]
     if found is None and value:  # cases that raised keep their own message
-        found, explained = _zeros_story(value) or _value_story(value, loss) or _fallback(value, loss), value
+        found, explained = zeros_story(value) or _value_story(value, loss) or _fallback(value, loss), value
     if found is None:
         return None
     codes, text, per = found if len(found) == 3 else (*found, {})
