@@ -19,3 +19,11 @@ SEED = 20240607
 def rng():
     """The one seeded generator of a test: ``np.random.default_rng``, never the legacy global stream."""
     return np.random.default_rng(SEED)
+
+
+@pytest.fixture
+def published(tmp_path):
+    """A solved notebook in the published template's style (see ``published_style``)."""
+    from published_style import published_cells, write_notebook
+
+    return write_notebook(tmp_path / "7_2_Backpropagation.ipynb", published_cells())

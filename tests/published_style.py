@@ -5,6 +5,7 @@ in ``all_f[K]``, IPython lines, and a print cell of the kind that raises TypeErr
 from __future__ import annotations
 
 import nbformat
+import numpy as np
 from nbformat import v4
 
 IMPORTS = "import numpy as np\n%matplotlib inline"
@@ -106,3 +107,12 @@ def write_notebook(path, cells):
     with open(path, "w", encoding="utf-8") as file:
         nbformat.write(notebook, file)
     return path
+
+
+def numpy_2_refuses_formatting_a_matrix() -> bool:
+    """Whether the notebook's ``"%3.3f" % array`` print raises here (it does on NumPy 2)."""
+    try:
+        "%3.3f" % np.array([[1.0]])  # noqa: B018, UP031 (the notebook's own formatting)
+    except TypeError:
+        return True
+    return False

@@ -17,7 +17,13 @@ import pytest
 
 from manual_backprop import backward_pass, check_backward
 from manual_backprop.battery import make_battery
-from published_style import BACKWARD, FORWARD, published_cells, write_notebook
+from published_style import (
+    BACKWARD,
+    FORWARD,
+    numpy_2_refuses_formatting_a_matrix,
+    published_cells,
+    write_notebook,
+)
 
 ZOO = Path(__file__).parent / "zoo"
 SOURCE = str(Path(__file__).parents[1] / "src")
@@ -27,19 +33,6 @@ def run(*args, cwd=None):
     environment = dict(os.environ, PYTHONPATH=os.pathsep.join([SOURCE, os.environ.get("PYTHONPATH", "")]))
     return subprocess.run([sys.executable, "-m", "manual_backprop", "check", *args], capture_output=True,
                           text=True, timeout=300, cwd=cwd, env=environment)  # fmt: skip
-
-
-def _numpy_2_refuses_formatting_a_matrix() -> bool:
-    try:
-        "%3.3f" % np.array([[1.0]])  # noqa: B018, UP031 (the notebook's own formatting)
-    except TypeError:
-        return True
-    return False
-
-
-@pytest.fixture
-def published(tmp_path):
-    return write_notebook(tmp_path / "7_2_Backpropagation.ipynb", published_cells())
 
 
 def test_a_solved_published_notebook_passes_with_its_own_loss_and_k(published):
@@ -52,7 +45,7 @@ def test_a_solved_published_notebook_passes_with_its_own_loss_and_k(published):
     assert ("note: backward_pass reads the global K; it was set to each network's depth. "
             "K = len(all_weights) - 1 inside the function makes it self-contained.") in out
     assert out.rstrip().endswith("OK: compute_network_output and backward_pass pass")
-    if _numpy_2_refuses_formatting_a_matrix():  # the print cell's error is a short note, not a failure
+    if numpy_2_refuses_formatting_a_matrix():  # the print cell's error is a short note, not a failure
         assert "note: a cell raised: cell 8, line 3" in out and "TypeError" in out
     assert "Traceback" not in result.stderr
     verbose = run("--notebook", str(published), "--verbose").stdout

@@ -14,20 +14,7 @@ from manual_backprop.loading import FORWARD_ARGUMENTS, LoadError, load, load_fun
 from manual_backprop.notebook import python_source, run_notebook
 from manual_backprop.user_globals import network_globals
 from manual_backprop.usercode import call_user
-from published_style import published_cells, write_notebook
-
-
-def _numpy_2_refuses_formatting_a_matrix() -> bool:
-    try:
-        "%3.3f" % np.array([[1.0]])  # noqa: B018, UP031 (the notebook's own formatting)
-    except TypeError:
-        return True
-    return False
-
-
-@pytest.fixture
-def published(tmp_path):
-    return write_notebook(tmp_path / "7_2_Backpropagation.ipynb", published_cells())
+from published_style import numpy_2_refuses_formatting_a_matrix, write_notebook
 
 
 def test_the_published_style_notebook_runs_and_defines_its_functions(published):
@@ -39,7 +26,7 @@ def test_the_published_style_notebook_runs_and_defines_its_functions(published):
     assert run.skipped_lines == 3  # %matplotlib, !pip, np.sum?
     assert "True output = 1.907, Your answer = 1.907" in run.output
     raised = [str(e) for e in run.errors]
-    if _numpy_2_refuses_formatting_a_matrix():
+    if numpy_2_refuses_formatting_a_matrix():
         assert len(run.errors) == 1, raised
         error = run.errors[0]
         assert (error.cell, error.line) == (8, 3) and error.error.startswith("TypeError")

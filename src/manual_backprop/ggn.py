@@ -25,11 +25,9 @@ from numpy.typing import ArrayLike
 from ._types import Gradients, Parameters
 from .activations import Activation
 from .backprop import backward
-from .hvp import VECTOR_NAMES
+from .hvp import checked_vector_product
 from .jvp import jvp_forward
 from .losses import loss_hessian_vector
-from .tangents import check_pair, check_problem
-from .validate import check_gradient_finite
 
 
 def ggn_core(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], x: np.ndarray, target: np.ndarray,
@@ -48,10 +46,5 @@ def manual_ggn_vp(all_weights: Parameters, all_biases: Parameters, net_input: Ar
     Arguments and result as ``manual_hvp``: ``net_input`` (D_i, N), ``y`` (D_o, N) or class indices (N,),
     ``v_weights[k]`` (D_{k+1}, D_k), ``v_biases[k]`` (D_{k+1}, 1); returns ``(Gv_weights, Gv_biases)``.
     """
-    weights, biases, x, target, act, loss, dtype = check_problem(
-        all_weights, all_biases, net_input, y, activation, loss)
-    v_w, v_b = check_pair(v_weights, v_biases, VECTOR_NAMES, weights, biases, dtype)
-    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is a ValueError naming the layer
-        gv_w, gv_b = ggn_core(weights, biases, x, target, v_w, v_b, act, loss)
-    check_gradient_finite(gv_w, gv_b, "G v", "scale the parameters, input, target or direction down")
-    return gv_w, gv_b
+    return checked_vector_product(ggn_core, "G v", all_weights, all_biases, net_input, y, v_weights, v_biases,
+                                  activation, loss)

@@ -82,10 +82,18 @@ def manual_hvp(all_weights: Parameters, all_biases: Parameters, net_input: Array
     ``v_weights[k]`` (D_{k+1}, D_k) and ``v_biases[k]`` (D_{k+1}, 1) like Omega_k and beta_k. Returns
     ``(Hv_weights, Hv_biases)``, lists of new arrays with the parameters' shapes and floating dtype.
     """
+    return checked_vector_product(hvp_core, "H v", all_weights, all_biases, net_input, y, v_weights, v_biases,
+                                  activation, loss)
+
+
+def checked_vector_product(core, what: str, all_weights, all_biases, net_input, y, v_weights, v_biases,
+                           activation: str, loss: str) -> Gradients:
+    """The public door of a matrix-vector product of the parameters (H v, G v): arguments checked, ``core``
+    run on the checked arrays, an overflow a ValueError naming ``what`` and the layer."""
     weights, biases, x, target, act, loss, dtype = check_problem(
         all_weights, all_biases, net_input, y, activation, loss)
     v_w, v_b = check_pair(v_weights, v_biases, VECTOR_NAMES, weights, biases, dtype)
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is a ValueError naming the layer
-        hv_w, hv_b = hvp_core(weights, biases, x, target, v_w, v_b, act, loss)
-    check_gradient_finite(hv_w, hv_b, "H v", "scale the parameters, input, target or direction down")
-    return hv_w, hv_b
+        product_w, product_b = core(weights, biases, x, target, v_w, v_b, act, loss)
+    check_gradient_finite(product_w, product_b, what, "scale the parameters, input, target or direction down")
+    return product_w, product_b
