@@ -314,6 +314,7 @@ class BackwardReport:
             if told == len(failing):
                 where = f" (fits all {told} failing cases)"
             lines.append(f"diagnosis{where}: {self.story.text}")
+            lines += self.story.chain.lines() if getattr(self.story, "chain", None) is not None else []
         lines.append(f"first failing case: {first.name}")
         if first.error:
             lines.append(f"  {first.error}")

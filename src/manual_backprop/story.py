@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .chain_story import majority_first, with_chain
 from .diagnose import Diagnosis, diagnose_tensor
 from .patterns import close, param_text, parametric_fits, tensor_candidates, zeros_story
 from .tolerances import MIN_SUPPORT, param_rtol, tolerance_for
@@ -52,9 +53,11 @@ class Story:
     text: str  # as it reads on the first failing case
     cases: tuple
     texts: tuple = ()  # (case name, text) where the words name each case's own layers
+    chain: object = None  # chain.Chain: the first broken link, on the case that shows it best
 
     def to_dict(self) -> dict:
-        return {"codes": list(self.codes), "text": self.text, "cases": list(self.cases)}
+        return {"codes": list(self.codes), "text": self.text, "cases": list(self.cases),
+                "chain": None if self.chain is None else self.chain.to_dict()}
 
 
 def _near(a, b, dtype) -> bool:
@@ -362,8 +365,9 @@ def _fallback(value: list, loss: str) -> tuple:
     )
 
 
-def tell(seen: list, loss: str) -> Story | None:
-    """The story of a graded function from its calls in order (``Seen``), or None when nothing failed."""
+def tell(seen: list, loss: str, function=None) -> Story | None:
+    """The story of a graded function from its calls in order (``Seen``), or None when nothing failed;
+    ``function`` (the graded one) lets the chain's link point at its likely line."""
     failing = [s for s in seen if s.error_kind in ("exception", "structure")
                or (s.comparison is not None and not s.comparison.ok)]  # fmt: skip
     if not failing:
@@ -376,7 +380,9 @@ def tell(seen: list, loss: str) -> Story | None:
         return None
     codes, text, per = found if len(found) == 3 else (*found, {})
     explained = explained if codes[0] not in ("not_sure", "unknown") else []
-    return Story(codes, text, tuple(s.name for s in explained), tuple(per.items()))
+    text, chain = with_chain(codes, text, value, loss, function)
+    return Story(codes, majority_first(text, failing, explained), tuple(s.name for s in explained),
+                 tuple(per.items()), chain)
 
 
 def attach(results: tuple, story: Story | None) -> tuple:
