@@ -36,7 +36,8 @@ class Link:
     """One equation of the chain at one layer: ``yours`` (the student's value) against ``given`` (what the
     equation gives from their own upstream value); ``code`` and ``words`` say what a failing one's numbers
     show (``code`` None: no usual mistake reproduces it); an elementwise step keeps the effective ``slope``
-    per unit beside ``f`` and the right ``right_slope``; ``note`` says which one-sided slope a kink used."""
+    per unit beside ``f`` and the right ``right_slope``; ``note`` says which one-sided slope a kink used;
+    ``back`` is a step's Omega_{k+1}^T (their delta_{k+1})."""
 
     kind: str
     layer: int
@@ -50,6 +51,7 @@ class Link:
     f: np.ndarray | None = None
     right_slope: np.ndarray | None = None
     note: str | None = None
+    back: np.ndarray | None = None  # a step's Omega_{k+1}^T (their delta_{k+1})
 
     @property
     def name(self) -> str:
@@ -73,8 +75,11 @@ class Link:
 
     def lines(self) -> list:
         """The link with numbers the student can reproduce, then what they say."""
-        out = [f"yours: {self.tensor} = {short(self.yours)}",
-               f"from your own upstream value, {self.equation} = {short(self.given)}"]  # fmt: skip
+        out = [f"yours: {self.tensor} = {short(self.yours)}"]
+        if self.back is not None:
+            out.append(f"from your delta_{self.layer + 1}: Omega_{self.layer + 1}^T delta_{self.layer + 1} = "
+                       f"{short(self.back)}")  # fmt: skip
+        out.append(f"from your own upstream value, {self.equation} = {short(self.given)}")
         if self.slope is not None:
             out.append(f"your slope per unit, delta_{self.layer} / (Omega_{self.layer + 1}^T delta_"
                        f"{self.layer + 1}) = {short(self.slope)}, where f_{self.layer} = {short(self.f)} and "
@@ -92,7 +97,8 @@ class Link:
         return {"kind": self.kind, "layer": self.layer, "holds": self.holds, "name": self.name,
                 "equation": self.equation, "yours": listed(self.yours), "given": listed(self.given),
                 "code": self.code, "words": self.words, "slope": listed(self.slope), "f": listed(self.f),
-                "right_slope": listed(self.right_slope), "note": self.note}  # fmt: skip
+                "right_slope": listed(self.right_slope), "note": self.note,
+                "back": listed(self.back)}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -242,7 +248,7 @@ def _upstream_link(ctx, k, ok, b, e, above, note, right_slope, loss):
     others = step_products(W, G if G is not None else np.full_like(W, np.nan), d_up, f, h, ctx.derivative, k,
                            ctx.all_f[k + 1])
     code, words, slope = step_reading(b, e, back, f, h, right_slope, others, k, ctx)
-    return Link("step", k, False, b, e, code, words, slope=slope, f=f, right_slope=right_slope)
+    return Link("step", k, False, b, e, code, words, slope=slope, f=f, right_slope=right_slope, back=back)
 
 
 def _weight_link(ctx, k, w, d):
