@@ -151,11 +151,13 @@ class Chain:
                 "headline": self.headline()}  # fmt: skip
 
 
-def _read(raw, shape, dtype):
+def _read(raw, shape, dtype, weights: bool = False):
     """The student's tensor as a float array of ``shape`` (a 1-D bias taken as the column), else None."""
     a, _ = as_gradient_array(raw)
     if a is None or a.dtype.kind not in "fiub" or a.size != int(np.prod(shape)):
         return None
+    if weights and a.shape != tuple(shape):
+        return None  # a transposed weight gradient is a named pattern; its entries are not delta h^T
     a = a.astype(dtype).reshape(shape)
     return a if np.all(np.isfinite(a)) else None
 
@@ -193,19 +195,24 @@ def _pick(variants, b, w, h, tol):
 def follow(name: str, ctx, result, loss: str) -> Chain | None:
     """The chain of one batch-1 case: ``ctx`` a ``diagnose.Context``, ``result`` the student's pair of lists.
     None where the batch is not 1 or the lists cannot be read."""
-    weights, all_h = ctx.weights, ctx.all_h
+    weights = ctx.weights
     if ctx.deltas[-1].shape[1] != 1 or not isinstance(result, (tuple, list)) or len(result) != 2:
         return None
     top = len(weights) - 1
     if any(not isinstance(part, (list, tuple)) or len(part) != top + 1 for part in result):
         return None
     dtype = ctx.deltas[-1].dtype
-    dW = [_read(result[0][k], w.shape, dtype) for k, w in enumerate(weights)]
+    dW = [_read(result[0][k], w.shape, dtype, weights=True) for k, w in enumerate(weights)]
     dB = [_read(result[1][k], (w.shape[0], 1), dtype) for k, w in enumerate(weights)]
+    return Chain(name, tuple(_walk(ctx, dW, dB, loss, top, None)))
+
+
+def _walk(ctx, dW, dB, loss: str, start: int, internal) -> list:
+    """The links from layer ``start`` down, ``internal`` the student's delta_{start+1} (None at the top)."""
     links = []
-    internal = None
-    for k in range(top, -1, -1):
-        h, b, w = all_h[k], dB[k], dW[k]
+    top = len(ctx.weights) - 1
+    for k in range(start, -1, -1):
+        h, b, w = ctx.all_h[k], dB[k], dW[k]
         if k == top:
             back, variants = None, _top_variants(ctx, loss)
         else:
@@ -219,18 +226,20 @@ def follow(name: str, ctx, result, loss: str) -> Chain | None:
         if b is None and not weight_ok:
             break  # nothing to read their delta_k from: the chain stops here
         upstream_ok = bias_ok or weight_ok
-        if not upstream_ok and k > 0 and dB[k - 1] is not None:
-            # both tensors off: a wrong delta_k, or a right one formed into wrong tensors (then the layer
-            # below received the right one)
-            below_e = _step_variants(ctx, k - 1, e)[1]
-            below_b = _step_variants(ctx, k - 1, b)[1]
-            upstream_ok = any(close(dB[k - 1], v, ctx) for v, _, _ in below_e) and not any(
-                close(dB[k - 1], v, ctx) for v, _, _ in below_b)
+        if not upstream_ok and k > 0:
+            # both tensors off: a wrong delta_k, or a right one formed into wrong tensors: then every link
+            # below holds from the right delta_k (and not from theirs)
+            below = (ctx, dW, dB, loss, k - 1)
+            upstream_ok = _all_hold(*below, e) and not _all_hold(*below, b)
         above, internal = internal, (e if upstream_ok else b)
         links.append(_upstream_link(ctx, k, upstream_ok, b, e, (back, above, dW), note, right_slope, loss))
         links.append(_weight_link(ctx, k, w, internal))
         links.append(_bias_link(ctx, k, dB[k], internal, w))
-    return Chain(name, tuple(link for link in links if link is not None))
+    return [link for link in links if link is not None]
+
+
+def _all_hold(ctx, dW, dB, loss, start, internal) -> bool:
+    return all(link.holds for link in _walk(ctx, dW, dB, loss, start, internal))
 
 
 def _upstream_link(ctx, k, ok, b, e, above, note, right_slope, loss):

@@ -1,11 +1,11 @@
 """The chain in the function's story: the broken link, on the case that shows it best; no minority headline.
 
 ``story.tell`` calls ``with_chain`` once it has its story (a named pattern, or "not sure" / "no known bug
-pattern fits"): the chain of every failing batch-1 case is followed (``chain.follow``); the first broken
-link that most cases share is kept, on the case with the most evidence for it (the most entries where the
-student's value and the equation differ). A named pattern stays the explanation, the link is shown beneath
-it; without one, the link's headline becomes the explanation. ``majority_first`` keeps a headline from
-describing a minority of the failing cases.
+pattern fits"): the chain of every failing batch-1 case is followed (``chain.follow``); the kind of first
+broken link that most cases share is kept, on the case that shows it best (a usual mistake named, then the
+most entries where the student's value and the equation differ). A named pattern stays the explanation,
+the link is shown beneath it; without one, the link's headline becomes the explanation. ``majority_first``
+keeps a headline from describing a minority of the failing cases.
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ NO_PATTERN = ("not_sure", "unknown")
 
 
 def _evidence(chain: Chain) -> tuple:
+    """A reading named first, then the most entries where yours and the equation differ."""
     link = chain.first
     yours, given = np.ravel(link.yours), np.ravel(link.given)
     differ = int(np.count_nonzero(~np.isclose(yours, given))) if yours.shape == given.shape else yours.size
-    return differ, yours.size, chain.case != "exact kinks"
+    return link.code is not None, differ, yours.size, chain.case != "exact kinks"
 
 
 def _follow(seen, loss: str):
@@ -43,9 +44,8 @@ def best_chain(value: list, loss: str) -> tuple:
     broken = [c for c in chains if c.first is not None]
     if not broken:
         return None, tuple(chains)
-    counts = Counter((c.first.kind, c.first.code) for c in broken)
-    shared = counts.most_common(1)[0][0]
-    best = max((c for c in broken if (c.first.kind, c.first.code) == shared), key=_evidence)
+    shared = Counter(c.first.kind for c in broken).most_common(1)[0][0]
+    best = max((c for c in broken if c.first.kind == shared), key=_evidence)
     return best, tuple(chains)
 
 

@@ -13,6 +13,7 @@ import numpy as np
 from .activations import sigmoid
 from .losses import loss_terms
 from .patterns import attempt, close
+from .tolerances import MIN_SUPPORT
 
 # The notebook's names for the loss and its derivative, per loss: what a student swaps.
 _LOSS_NAMES = {"least_squares": "least_squares_loss", "sum_of_squares": "least_squares_loss"}
@@ -151,7 +152,8 @@ def step_reading(yours, given, back, f, h, right_slope, others, k: int, tol):
         if code is None and np.any(given_slope[units] != 0):
             mine, right = slope[units], given_slope[units]
             c = float(np.vdot(mine, right) / np.vdot(right, right))
-            if close(slope[units], c * given_slope[units], tol) and not np.isclose(c, 1):
+            support = int(np.count_nonzero(right))  # one unit on: any factor would be "a constant"
+            if support >= MIN_SUPPORT and close(mine, c * right, tol) and not np.isclose(c, 1):
                 norm = float(np.linalg.norm(yours))
                 why = " (your delta has norm 1: divided by its norm?)" if np.isclose(norm, 1) else ""
                 code, words = "rescaled", f"a per-layer constant {c:.3g} times a'(f_{k}): delta rescaled{why}"
@@ -214,7 +216,7 @@ def weight_reading(yours, d, all_f, all_h, derivative, k: int, tol):
     code, words = _first(yours, right, candidates, tol)
     if code is not None:
         return code, words
-    if np.any(h) and yours.shape == right.shape:
+    if np.count_nonzero(h) >= MIN_SUPPORT and yours.shape == right.shape:  # one h entry: any x h^T fits
         e = float(np.vdot(right, right))
         c = float(np.vdot(yours, right)) / e if e else 0.0
         if c and close(yours, c * right, tol):
@@ -242,6 +244,6 @@ def bias_reading(yours, d, G, all_f, all_h, k: int, tol):
         return code, words
     e = float(np.vdot(d, d))
     c = float(np.vdot(yours, d)) / e if e else 0.0
-    if c and yours.size > 1 and close(yours, c * d, tol):
+    if c and np.count_nonzero(d) >= MIN_SUPPORT and close(yours, c * d, tol):
         return "scaled", f"yours is {c:.4g} x delta_{k}"
     return None, f"not delta_{k} (tried the row and column sums of the weight gradient, f_{k}, h_{k + 1})"
