@@ -366,8 +366,7 @@ def _fallback(value: list, loss: str) -> tuple:
 
 
 def tell(seen: list, loss: str, function=None) -> Story | None:
-    """The story of a graded function from its calls in order (``Seen``), or None when nothing failed;
-    ``function`` (the graded one) lets the chain's link point at its likely line."""
+    """The story of a graded function (``function``) from its calls in order (``Seen``), or None."""
     failing = [s for s in seen if s.error_kind in ("exception", "structure")
                or (s.comparison is not None and not s.comparison.ok)]  # fmt: skip
     if not failing:
@@ -380,9 +379,8 @@ def tell(seen: list, loss: str, function=None) -> Story | None:
         return None
     codes, text, per = found if len(found) == 3 else (*found, {})
     explained = explained if codes[0] not in ("not_sure", "unknown") else []
-    text, chain = with_chain(codes, text, value, loss, function)
-    return Story(codes, majority_first(text, failing, explained), tuple(s.name for s in explained),
-                 tuple(per.items()), chain)
+    text, chain = with_chain(codes, majority_first(text, failing, explained), value, loss, function)
+    return Story(codes, text, tuple(s.name for s in explained), tuple(per.items()), chain)
 
 
 def attach(results: tuple, story: Story | None) -> tuple:
