@@ -216,8 +216,8 @@ def test_a_right_delta_formed_into_wrong_tensors_breaks_the_layer_not_the_step()
     chain = _chains_of(top_layer_halved)["K=2"]
     assert [(link.kind, link.layer) for link in chain.broken] == [("weights", 2), ("bias", 2)]
     assert chain.links[0].kind == "top" and chain.links[0].holds
-    assert chain.headline().startswith(
-        "the chain breaks at the weights gradient of layer 2 (case 'K=2'): yours is 0.3 x delta_2 h_2^T")
+    assert chain.headline().startswith("the chain breaks at the weight gradient of layer 2 (dL/dOmega_2) "
+                                       "(case 'K=2'): yours is 0.3 x delta_2 h_2^T")  # fmt: skip
 
 
 def test_batch_above_one_has_no_chain():
@@ -255,5 +255,5 @@ def test_the_old_fallback_words_follow_the_link():
 
     story = check_backward(constant_added).story
     assert story.codes == ("unknown",)
-    assert story.text.startswith("the chain breaks at the weights gradient of layer 0")
+    assert story.text.startswith("the chain breaks at the weight gradient of layer 0 (dL/dOmega_0)")
     assert "no known bug pattern fits" in story.text

@@ -59,7 +59,9 @@ class Link:
             return f"the top, dL/d(output) = delta_{self.layer}"
         if self.kind == "step":
             return f"the step from layer {self.layer + 1} down to {self.layer}"
-        return f"the {self.kind} gradient of layer {self.layer}"
+        if self.kind == "weights":
+            return f"the weight gradient of layer {self.layer} (dL/dOmega_{self.layer})"
+        return f"the bias gradient of layer {self.layer} (dL/dbeta_{self.layer})"
 
     @property
     def equation(self) -> str:
@@ -125,8 +127,8 @@ class Chain:
         rest = self.broken[1:]
         if not rest:
             below = "; the links below hold, given what they received"
-        elif {link.kind for link in rest} == {first.kind} and len(rest) >= 2:
-            below = f"; the same link fails at {len(rest)} more layers: a systematic mistake in {first.kind}"
+        elif {link.kind for link in rest} == {first.kind}:
+            below = f"; the same link fails again at {len(rest)} layer(s) below: the mistake repeats"
         else:
             below = "; also failing: " + ", ".join(link.name for link in rest[:3])
             below += ", ..." if len(rest) > 3 else ""

@@ -225,8 +225,15 @@ def weight_reading(yours, d, all_f, all_h, derivative, k: int, tol):
         if close(yours, other @ h.T, tol):
             return "other_delta", (f"yours is (another delta) h_{k}^T with that delta = {short(other)}, "
                                    f"where your beta_{k} gradient gives delta_{k} = {short(d)}")
-    return None, (f"none of h_{k}, h_{k + 1}, f_{k - 1}, a transpose or a mask reproduces it" if k else
-                  "neither h_0, h_1 nor a transpose reproduces it")
+    tried = (f"none of h_{k}, h_{k + 1}, f_{k - 1}, a transpose or a mask reproduces it" if k else
+             "neither h_0, h_1 nor a transpose reproduces it")
+    if np.count_nonzero(d) >= MIN_SUPPORT and yours.shape == right.shape:
+        x = yours.T @ d / (d.T @ d).item()  # a rank-one gradient d x^T: the h side replaced by x
+        if close(yours, d @ x.T, tol):
+            squared = f" (h_{k}^2?)" if close(x, h**2, tol) else ""
+            return "other_h", (f"yours is delta_{k} x^T with x = {short(x)}{squared} where h_{k} = "
+                               f"{short(h)}: delta is right, the h_{k} side is not; {tried}")
+    return None, tried
 
 
 def bias_reading(yours, d, G, all_f, all_h, k: int, tol):

@@ -269,7 +269,7 @@ def weight_gradient_normalised(all_weights, all_biases, all_f, all_h, y):
     return _template(all_weights, all_f, all_h, _right_top(all_f, y), weight=weight)
 
 
-@chain_student("weights", 0, None, also=("scaled",))
+@chain_student("weights", 0, "other_h", also=("scaled",))
 def weight_gradient_of_squared_activations(all_weights, all_biases, all_f, all_h, y):
     def weight(layer, delta):
         return delta @ (all_h[layer] ** 2).T  # "d(h^2)"
@@ -277,7 +277,7 @@ def weight_gradient_of_squared_activations(all_weights, all_biases, all_f, all_h
     return _template(all_weights, all_f, all_h, _right_top(all_f, y), weight=weight)
 
 
-@chain_student("weights", 0, None)
+@chain_student("weights", 0, "other_h")
 def delta_added_to_the_weight_gradient(all_weights, all_biases, all_f, all_h, y):
     def weight(layer, delta):
         return delta @ all_h[layer].T + delta
