@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from . import display
 from .activations import ACTIVATIONS, get_activation
 from .backprop import forward
 from .battery import Case, make_battery
@@ -76,8 +77,8 @@ class ForwardCaseResult:
         return self.error or "failed"
 
 
-@dataclass(frozen=True)
-class ForwardReport:
+@dataclass(frozen=True, repr=False)
+class ForwardReport(display.Displayed):
     """The grade of a forward pass on the battery: ``cases`` (``ForwardCaseResult``), the network globals
     set for it (``globals_set``), ``notes``; ``str()`` is the table, ``to_dict()`` plain data."""
 
@@ -119,6 +120,9 @@ class ForwardReport:
         lines += [f"note: {note}" for note in self.notes]
         lines.append(self.verdict)
         return "\n".join(lines)
+
+    def display_table(self) -> display.Table:
+        return display.forward_table(self, CONVENTIONS)
 
     def to_dict(self) -> dict:
         return {

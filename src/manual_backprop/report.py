@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import display
 from .compare import Comparison
 from .limits import EXPLODING_OUTPUT, exploding
 from .tables import fmt, json_number, render_table
@@ -33,8 +34,8 @@ CONVENTIONS = (
 )
 
 
-@dataclass(frozen=True)
-class ThreeWayReport:
+@dataclass(frozen=True, repr=False)
+class ThreeWayReport(display.Displayed):
     """Manual backprop, ``jax.grad`` and a finite-difference witness, compared pairwise per layer.
 
     ``manual_vs_jax``, ``manual_vs_fd``, ``jax_vs_fd`` are ``Comparison``s (the last two None in the
@@ -132,6 +133,9 @@ class ThreeWayReport:
             )
         out.extend(self.notes)
         return "\n".join(out)
+
+    def display_table(self) -> display.Table:
+        return display.three_way_table(self)
 
     def headline(self) -> str:
         """The network, its output and its loss, in one line; a second line warns of exploding activations.
@@ -246,8 +250,8 @@ class CaseResult:
         }
 
 
-@dataclass(frozen=True)
-class BackwardReport:
+@dataclass(frozen=True, repr=False)
+class BackwardReport(display.Displayed):
     """``check_backward``'s grade of a user's backward pass: one ``CaseResult`` per case of the battery."""
 
     function: str
@@ -300,6 +304,9 @@ class BackwardReport:
             )
         out += [f"note: {note}" for note in self.notes]
         return "\n".join(out)
+
+    def display_table(self) -> display.Table:
+        return display.backward_table(self)
 
     def summary_lines(self) -> list:
         """What follows the table: the first failing case (where, and what) and the verdict line."""
