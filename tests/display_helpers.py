@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 import published_style as ps
 
 # The notebook's loss cell in the other least-squares convention, 0.5 * sum((out - y)^2): the default loss

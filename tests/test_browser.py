@@ -14,11 +14,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from display_helpers import NO_MASK, namespace
 
+from display_helpers import NO_MASK, namespace
 from manual_backprop import check_backward, grade_notebook_here
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+sync_api = pytest.importorskip("playwright.sync_api",
+                               reason="playwright is not installed (pip install playwright)")
 
 DOCS_IMG = Path(__file__).resolve().parents[1] / "docs" / "img"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

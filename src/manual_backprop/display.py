@@ -104,8 +104,13 @@ def _banner(text: str, status: str, size: str = "1.05em") -> str:
 
 
 def _lines(lines, style: str = "") -> str:
-    return "".join(f'<div style="color: inherit; white-space: pre-wrap; {style}">{_e(line)}</div>'
-                   for line in lines)
+    """One block per line; a line that holds a table of its own (lines after its first) shows it as one."""
+    out = []
+    for line in lines:
+        first, _, rest = str(line).partition("\n")
+        out.append(f'<div style="color: inherit; white-space: pre-wrap; {style}">{_e(first)}</div>'
+                   + (_pre(rest) if rest else ""))
+    return "".join(out)
 
 
 def _pre(text: str) -> str:
