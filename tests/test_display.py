@@ -205,3 +205,10 @@ def test_the_notebook_document_is_plain_json(reports):
 def test_a_namespace_that_is_not_globals_is_refused(bad):
     with pytest.raises(TypeError, match="namespace must be a dict of globals or a module"):
         grade_notebook_here(bad)
+
+
+def test_a_loss_given_wins_over_the_convention():
+    import published_style
+
+    report = grade_notebook_here(namespace(loss=published_style.LOSS), loss="sum_of_squares")
+    assert report.ok and report.sections[1][2].loss == "sum_of_squares"

@@ -102,7 +102,7 @@ def _why_not(function) -> str | None:
     return None
 
 
-def grade_notebook_here(namespace=None, *, activation: str = "relu", batch: int = 1,
+def grade_notebook_here(namespace=None, *, activation: str = "relu", loss: str | None = None, batch: int = 1,
                         dtype: npt.DTypeLike = np.float64, seed: int = 0,
                         timeout: float | None = DEFAULT_TIMEOUT) -> NotebookReport:
     """Grade the functions the calling notebook defines; return one ``NotebookReport`` (drawn as tables).
@@ -112,7 +112,8 @@ def grade_notebook_here(namespace=None, *, activation: str = "relu", batch: int 
     by ``check_forward`` and ``backward_pass`` by ``check_backward`` on the battery, with ``activation``,
     ``batch``, ``dtype``, ``seed`` and ``timeout`` (seconds per call) passed on; each reads its loss
     convention and the globals ``K``, ``D``, ``D_i``, ``D_o`` from the function's own globals and puts them
-    back afterwards. A function missing (or not the notebook's own) is a failed section that says so.
+    back afterwards; ``loss`` (None: that convention) is passed to ``check_backward`` and wins over it. A
+    function missing (or not the notebook's own) is a failed section that says so.
 
     It runs the notebook's code in this process: it trusts the notebook. That suits a student checking
     their own work. A teacher grading others' notebooks should use the isolating graders of the command
@@ -133,6 +134,9 @@ def grade_notebook_here(namespace=None, *, activation: str = "relu", batch: int 
         if why is not None:
             missing.append((name, what, why))
             continue
-        grade = check_forward if what == "forward pass" else check_backward
-        sections.append((name, what, grade(function, **common)))
+        if what == "forward pass":
+            sections.append((name, what, check_forward(function, **common)))
+        else:
+            sections.append((name, what, check_backward(function, **common, **({} if loss is None
+                                                                                else {"loss": loss}))))
     return NotebookReport(tuple(sections), tuple(missing))
