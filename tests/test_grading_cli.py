@@ -40,7 +40,8 @@ def test_a_solved_published_notebook_passes_with_its_own_loss_and_k(published):
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert out.count("8/8 cases of the notebook's task pass") == 2
-    assert "backward_pass: 8/8 cases of the notebook's task pass (relu, sum_of_squares, batch 1, float64)" in out
+    assert ("backward_pass: 8/8 cases of the notebook's task pass (relu, sum_of_squares, batch 1, "
+            "float64)") in out
     assert "lists: all_h of K+1 entries, the output in all_f[K] (the published notebook's)" in out
     assert "loss: sum((out - y)^2), from your least_squares_loss and d_loss_d_output" in out
     assert ("note: backward_pass reads the global K; it was set to each network's depth. "
