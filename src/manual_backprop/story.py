@@ -17,6 +17,7 @@ import numpy as np
 
 from .diagnose import Diagnosis, diagnose_tensor
 from .patterns import close, param_text, parametric_fits, tensor_candidates, zeros_story
+from .tables import option
 from .tolerances import MIN_SUPPORT, param_rtol, tolerance_for
 from .validate import as_gradient_array
 
@@ -242,7 +243,7 @@ def _network(seen: Seen) -> bytes:
     return b"".join(np.ascontiguousarray(a).tobytes() for part in seen.expected for a in part)
 
 
-def _convention(value: list, c: float, loss: str):
+def _convention(value: list, c: float, loss: str, hints: str = "python"):
     """The other least-squares convention: exactly c x the right gradient at every tensor of every case."""
     if (loss, c) not in (("least_squares", 2.0), ("sum_of_squares", 0.5)):
         return None
@@ -250,15 +251,16 @@ def _convention(value: list, c: float, loss: str):
                for r, e in zip(s.result[p], s.expected[p], strict=True)):  # fmt: skip
         return None
     if c == 2.0:
+        hint = option("loss", "sum_of_squares", hints)
         return ("loss_convention",), ("this is the gradient of sum((out - y)^2), the published notebook's "
-                                      "loss; grade with --loss sum_of_squares")  # fmt: skip
-    return ("loss_convention",), ("this is the gradient of 0.5 sum((out - y)^2); grade with --loss "
-                                  "least_squares")  # fmt: skip
+                                      f"loss; grade with {hint}")  # fmt: skip
+    return ("loss_convention",), ("this is the gradient of 0.5 sum((out - y)^2); grade with "
+                                  f"{option('loss', 'least_squares', hints)}")  # fmt: skip
 
 
-def _value_story(value: list, loss: str):
+def _value_story(value: list, loss: str, hints: str = "python"):
     for c in (2.0, 0.5):  # the other least-squares convention, before "dL/d(output) of another loss"
-        found = _convention(value, c, loss)
+        found = _convention(value, c, loss, hints)
         if found:
             return found
     per_case = [(_case_fits(s)[0], s) for s in value]
@@ -362,7 +364,7 @@ def _fallback(value: list, loss: str) -> tuple:
     )
 
 
-def tell(seen: list, loss: str) -> Story | None:
+def tell(seen: list, loss: str, hints: str = "python") -> Story | None:
     """The story of a graded function from its calls in order (``Seen``), or None when nothing failed."""
     failing = [s for s in seen if s.error_kind in ("exception", "structure")
                or (s.comparison is not None and not s.comparison.ok)]  # fmt: skip
@@ -371,7 +373,8 @@ def tell(seen: list, loss: str) -> Story | None:
     found, explained = _function_level(seen, failing), failing
     value = [s for s in failing if s.comparison is not None and s.ctx is not None]
     if found is None and value:  # cases that raised keep their own message
-        found, explained = zeros_story(value) or _value_story(value, loss) or _fallback(value, loss), value
+        found = zeros_story(value) or _value_story(value, loss, hints) or _fallback(value, loss)
+        explained = value
     if found is None:
         return None
     codes, text, per = found if len(found) == 3 else (*found, {})
