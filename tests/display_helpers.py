@@ -16,9 +16,11 @@ NO_MASK = ps.BACKWARD.replace("indicator_function(all_f[layer-1]) * all_dl_dh[la
 assert HALF_LOSS != ps.LOSS and NO_MASK != ps.BACKWARD
 
 
-def namespace(*, backward: str = ps.BACKWARD, loss: str = HALF_LOSS, forward: str = ps.FORWARD) -> dict:
-    """The globals of a notebook whose network, forward pass, loss and backward pass cells have run."""
-    names = {"np": np, "__name__": "__main__"}
+def namespace(*, backward: str = ps.BACKWARD, loss: str = HALF_LOSS, forward: str = ps.FORWARD,
+              notebook: bool = False) -> dict:
+    """The globals of a notebook whose network, forward pass, loss and backward pass cells have run;
+    ``notebook``: marked as Jupyter's namespace is (``_ih``, its input history), so graded as a notebook."""
+    names = {"np": np, "__name__": "__main__", **({"_ih": [""]} if notebook else {})}
     for source in (ps.NETWORK, forward, loss, backward):
         exec(source, names)  # our own test code, as the notebook's cells would run it
     return names

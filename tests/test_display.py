@@ -112,17 +112,18 @@ def test_text_is_escaped(reports):
     assert "&lt;lambda&gt;" in page and "<lambda>" not in page
 
 
-def test_cases_with_a_group_are_shown_under_its_heading(reports):
-    report = reports["backward ok"]
-    cases = []
-    for i, case in enumerate(report.cases):
-        case = dataclasses.replace(case)
-        # set so on a CaseResult with or without a group field
-        object.__setattr__(case, "group", "task" if i < 2 else "beyond the notebook")
-        cases.append(case)
-    page = dataclasses.replace(report, cases=tuple(cases))._repr_html_()
-    assert page.count('colspan="6"') == 2
-    assert page.index(">task<") < page.index(">beyond the notebook<")
+def test_cases_beyond_the_notebook_are_shown_under_their_own_heading_and_do_not_fail(reports):
+    report = reports["backward fail"]
+    cases = tuple(dataclasses.replace(case, group="task" if i < 3 else "beyond")
+                  for i, case in enumerate(report.cases))
+    page = dataclasses.replace(report, cases=cases, strict=False)._repr_html_()
+    assert page.count('colspan="6"') == 2  # two headings across the five columns and the details
+    task = page.index(">the notebook&#x27;s task (1/3 pass)<")
+    beyond = page.index(">beyond the notebook (0/8 pass; not counted")
+    assert task < beyond
+    assert page[task:beyond].count("<b>FAIL</b>") == 2  # the task's failing cases are failures
+    assert FAIL_TINT not in page[beyond:] and STATUS["warn"][0] in page[beyond:]  # the others warn
+    assert page[beyond:].count(">FAIL<") == 8
 
 
 def test_a_new_report_type_plugs_in_with_one_method():

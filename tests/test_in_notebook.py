@@ -1,10 +1,11 @@
-"""Grading from inside a notebook, in a real Jupyter kernel (nbclient + ipykernel): a published-style notebook
-with the two lines a student appends to its last cell shows the report as HTML, passes when solved right,
-names the first wrong layer when not, and leaves the notebook's K as it was.
+"""Grading from inside a notebook, in a real Jupyter kernel (nbclient + ipykernel): notebook 7.2 (published
+style, and each template generation) with the two lines a student appends to its last cell shows the report
+as HTML, passes when solved right with no loss given, names the first wrong layer when not, and leaves the
+notebook's K as it was.
 
-Each notebook runs once (a kernel start and the JAX import are seconds); the tests read its outputs. The
-kernel is this Python with the package the tests import first on its path (this checkout, not an
-installed copy elsewhere).
+The notebooks run in turn in one kernel (a kernel start and the JAX import are seconds), each after
+``%reset -f``; the tests read their outputs. The kernel is this Python with the package the tests import
+first on its path (this checkout, not an installed copy elsewhere).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pathlib import Path
 import pytest
 
 import manual_backprop
-from display_helpers import HALF_LOSS, NO_MASK
+import template_generations as tg
+from display_helpers import NO_MASK
 from published_style import published_cells
 
 nbclient = pytest.importorskip("nbclient", reason="nbclient is not installed (the test extra has it)")
@@ -30,7 +32,6 @@ KERNEL = "manual-backprop-test"
 SOURCE = str(Path(manual_backprop.__file__).resolve().parents[1])  # the src/ holding manual_backprop, oracle
 CHECK = "from manual_backprop import check_backward\ncheck_backward(backward_pass)"
 HERE = "from manual_backprop import grade_notebook_here\ngrade_notebook_here()"
-WRONG = NO_MASK + "\n\ncheck_backward(backward_pass)"  # the student breaks it, and checks again
 SHOW_K = 'print("K =", K)'
 
 
@@ -71,47 +72,47 @@ def _outputs(cell) -> dict:
     return found
 
 
-@pytest.fixture(scope="module")
-def published(kernel_dir):
-    """The published-style notebook (sum-of-squares loss) solved right, checked, broken, checked again."""
-    cells = published_cells() + [v4.new_code_cell(s) for s in (CHECK, HERE, SHOW_K, WRONG, HERE, SHOW_K)]
-    return [_outputs(cell) for cell in _run(kernel_dir, cells).cells[-6:]]
+NOTEBOOKS = {  # name -> cells; each solved right but "wrong"
+    "published style": published_cells(),
+    **{f"template {generation}": tg.cells(generation) for generation in tg.GENERATIONS},
+    "wrong": published_cells(backward=NO_MASK),
+}
 
 
 @pytest.fixture(scope="module")
-def half_loss(kernel_dir):
-    """The same notebook with the loss 0.5 * sum((out - y)^2) (check_backward's default convention)."""
-    cells = published_cells(loss=HALF_LOSS) + [v4.new_code_cell(s) for s in (CHECK, HERE, SHOW_K)]
-    return [_outputs(cell) for cell in _run(kernel_dir, cells).cells[-3:]]
+def graded(kernel_dir):
+    """{notebook: outputs of its three last cells (check_backward, grade_notebook_here, print(K))}: every
+    notebook of NOTEBOOKS run in turn in one kernel, its namespace cleared (%reset -f) before each."""
+    cells, ends = [], {}
+    for name, body in NOTEBOOKS.items():
+        cells += [v4.new_code_cell("%reset -f"), *body, *(v4.new_code_cell(s) for s in (CHECK, HERE, SHOW_K))]
+        ends[name] = len(cells)
+    executed = _run(kernel_dir, cells).cells
+    return {name: [_outputs(cell) for cell in executed[end - 3:end]] for name, end in ends.items()}
 
 
-def test_the_cells_display_html_and_leave_k_as_it_was(published):
-    for check, here, k in (published[:3], published[3:]):
-        assert check["error"] == "" and here["error"] == ""
-        for shown in (check, here):
-            assert shown["html"].startswith('<div class="manual-backprop-report"')
-            assert "Report(" not in shown["plain"]  # the text table, never the dataclass dump
-        assert k["stream"].strip() == "K = 5"
+@pytest.mark.parametrize("name", list(NOTEBOOKS))
+def test_the_cells_display_html_and_leave_k_as_it_was(graded, name):
+    check, here, k = graded[name]
+    assert check["error"] == "" and here["error"] == ""
+    for shown in (check, here):
+        assert shown["html"].startswith('<div class="manual-backprop-report"')
+        assert "Report(" not in shown["plain"]  # the text table, never the dataclass dump
+    assert k["stream"].strip() == "K = 5"
 
 
-def test_a_notebook_solved_right_passes_with_no_loss_given(published):
-    check, here, _ = published[:3]
-    assert "OK: backward_pass agrees with jax.grad on all 11 cases" in check["html"]
+@pytest.mark.parametrize("name", [name for name in NOTEBOOKS if name != "wrong"])
+def test_a_notebook_solved_right_passes_with_no_loss_given(graded, name):
+    check, here, _ = graded[name]
+    assert "OK: backward_pass agrees with jax.grad on the notebook&#x27;s task" in check["html"]
     assert "OK: compute_network_output and backward_pass pass" in here["html"]
+    assert check["plain"].startswith("backward_pass: 8/8 cases of the notebook's task pass")
+    assert "OK: backward_pass agrees with jax.grad on the notebook's task" in check["plain"]
 
 
-def test_a_wrong_backward_pass_fails_and_its_html_names_the_first_wrong_layer(published):
-    wrong, here, _ = published[3:]
-    assert "FAIL: 10 of 11 cases fail" in wrong["html"]
+def test_a_wrong_backward_pass_fails_and_its_html_names_the_first_wrong_layer(graded):
+    wrong, here, _ = graded["wrong"]
+    assert "FAIL: 8 of 8 cases fail" in wrong["html"]
     assert "first wrong layer: 4" in wrong["html"]  # the notebook's network: the mask of f_4 is missing
     assert "activation mask missing" in wrong["html"]
     assert "FAIL: backward_pass fails; compute_network_output passes" in here["html"]
-
-
-def test_the_half_least_squares_notebook_passes_and_its_plain_text_is_the_table(half_loss):
-    check, here, k = half_loss
-    assert "OK: backward_pass agrees with jax.grad on all 11 cases" in check["html"]
-    assert "OK: compute_network_output and backward_pass pass" in here["html"]
-    assert check["plain"].startswith("backward_pass: 11/11 cases pass")
-    assert check["plain"].rstrip().endswith("OK: backward_pass agrees with jax.grad on all 11 cases")
-    assert k["stream"].strip() == "K = 5"

@@ -263,61 +263,77 @@ def _case_detail(case) -> str:
     return "\n".join(lines)
 
 
+def _grouped(report, row) -> tuple:
+    """The cases as rows (``row(case, counted)``); where some are beyond the notebook's task and not
+    counted (``report.counted``, not strict), the task's rows under one heading and those under another."""
+    counted = tuple(getattr(report, "counted", report.cases))
+    beyond = [case for case in report.cases if not any(case is c for c in counted)]
+    if not beyond:
+        return tuple(row(case, True) for case in counted)
+    fine = sum(case.ok for case in beyond)
+    task = f"the notebook's task ({sum(c.ok for c in counted)}/{len(counted)} pass)"
+    more = f"beyond the notebook ({fine}/{len(beyond)} pass; not counted: strict grading counts them)"
+    return (Row((task,), "heading"), *(row(case, True) for case in counted), Row((more,), "heading"),
+            *(row(case, False) for case in beyond))
+
+
+def _status_of(case, counted: bool) -> str:
+    """A failing case not counted toward the verdict is a warning, not a failure."""
+    if not case.ok:
+        return "fail" if counted else "warn"
+    return "ok" if getattr(case, "witnesses_agree", True) else "warn"
+
+
 def backward_table(report) -> Table:
-    """A ``BackwardReport``: one row per case (grouped where the cases say their ``group``), the diagnosis
-    and the first failing case on top."""
+    """A ``BackwardReport``: one row per case (the notebook's task apart from the cases beyond it), the
+    diagnosis and the first failing case on top."""
     summary = [line for line in report.summary_lines() if line.strip()]
-    verdict, story = summary[-1], tuple(summary[:-1])
-    rows, group = [], None
-    for c in report.cases:
-        if getattr(c, "group", None) and c.group != group:
-            group = c.group
-            rows.append(Row((str(group),), "heading"))
-        status = "ok" if c.ok else "fail"
-        if c.ok and not c.witnesses_agree:
-            status = "warn"
-        rows.append(Row((c.name, "-".join(map(str, c.sizes)), "ok" if c.ok else "FAIL",
-                         "-" if c.first_wrong_layer is None else str(c.first_wrong_layer),
-                         "" if c.ok else c.summary), status, _case_detail(c)))
-    passed = sum(c.ok for c in report.cases)
-    header = (f"{passed}/{len(report.cases)} cases pass ({report.activation}, {report.loss}, batch "
-              f"{report.batch}, {report.dtype})",) + ((report.loss_source,) if report.loss_source else ())
+    verdict = next((line for line in reversed(summary) if line.startswith(("OK", "FAIL"))), summary[-1])
+    story = tuple(line for line in summary if line is not verdict)
+
+    def row(c, counted):
+        detail = _case_detail(c) + "".join(f"\nnote: {note}" for note in getattr(c, "notes", ()))
+        return Row((c.name, "-".join(map(str, c.sizes)), "ok" if c.ok else "FAIL",
+                    "-" if c.first_wrong_layer is None else str(c.first_wrong_layer),
+                    "" if c.ok else c.summary),
+                   _status_of(c, counted), detail.strip())
+
+    header = (str(report).splitlines()[0].partition(": ")[2], *filter(None, [report.loss_source]),
+              *getattr(report, "context", ()))
     notes = tuple(report.notes)
     if not all(c.witnesses_agree for c in report.cases):
         notes = ("jax and finite differences disagree on some case: the grade may be unreliable", *notes)
     text = "\n".join([str(report), *report.summary_lines()])
     return Table(f"{report.function}: the backward pass against jax.grad", report.ok, verdict, text,
                  story=story, header=header,
-                 columns=("case", "sizes", "verdict", "first wrong layer", "diagnosis"), rows=tuple(rows),
+                 columns=("case", "sizes", "verdict", "first wrong layer", "diagnosis"),
+                 rows=_grouped(report, row),
                  notes=notes, folded=(("conventions", "\n".join(report.conventions)),))
 
 
 def forward_table(report, conventions: dict) -> Table:
     """A ``ForwardReport``: one row per case, the first wrong quantity and its diagnosis."""
-    rows = []
-    for c in report.cases:
+
+    def row(c, counted):
         detail = [f"error ({c.error_kind}): {c.error}"] if c.error else []
         if c.first_wrong is not None:
             detail.append(f"first wrong quantity: {c.first_wrong} (layer {c.layer})"
                           + (f", max abs err {fmt(c.max_error, 0)}" if c.max_error is not None else ""))
         if c.convention:
             detail.append(f"lists: {conventions.get(c.convention, c.convention)}")
-        rows.append(Row((c.name, "-".join(map(str, c.sizes)), "ok" if c.ok else "FAIL", c.first_wrong or "-",
-                         "" if c.ok else (c.diagnosis or c.error or "failed")),
-                        "ok" if c.ok else "fail", "\n".join(detail)))
-    passed = sum(c.ok for c in report.cases)
-    found = {c.convention for c in report.cases if c.convention}
-    header = (f"{passed}/{len(report.cases)} cases pass ({report.activation}, batch {report.batch}, "
-              f"{report.dtype})",) + ((f"lists: {conventions[found.pop()]}",) if len(found) == 1 else ())
-    verdict = report.verdict
-    story = ()
-    if not report.ok:  # the verdict names the first failing case; say where in the pass
+        return Row((c.name, "-".join(map(str, c.sizes)), "ok" if c.ok else "FAIL", c.first_wrong or "-",
+                    "" if c.ok else (c.diagnosis or c.error or "failed")), _status_of(c, counted),
+                   "\n".join(detail))
+
+    header = (str(report).splitlines()[0].partition(": ")[2],)
+    verdict, story = report.verdict, ()
+    if not report.ok:  # the verdict names the first failing case: told apart, on its own line
         first = report.failing[0]
-        verdict = f"FAIL: {len(report.failing)} of {len(report.cases)} cases fail"
+        verdict = verdict.partition("; first: ")[0]
         story = (f"first failing case: {first.name}: {first.summary}",)
     return Table(f"{report.function}: the forward pass", report.ok, verdict, str(report), story=story,
                  header=header, columns=("case", "sizes", "verdict", "first wrong", "diagnosis"),
-                 rows=tuple(rows), notes=tuple(report.notes))
+                 rows=_grouped(report, row), notes=tuple(report.notes))
 
 
 def derivative_table(report, description: str) -> Table:

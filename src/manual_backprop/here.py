@@ -103,17 +103,19 @@ def _why_not(function) -> str | None:
 
 
 def grade_notebook_here(namespace=None, *, activation: str = "relu", loss: str | None = None, batch: int = 1,
-                        dtype: npt.DTypeLike = np.float64, seed: int = 0,
+                        dtype: npt.DTypeLike = np.float64, seed: int = 0, strict: bool | None = None,
                         timeout: float | None = DEFAULT_TIMEOUT) -> NotebookReport:
     """Grade the functions the calling notebook defines; return one ``NotebookReport`` (drawn as tables).
 
     ``namespace``: where to look (a dict of globals or a module); None, the default, is the caller's
     globals: in a notebook cell, the notebook's own namespace. There ``compute_network_output`` is graded
     by ``check_forward`` and ``backward_pass`` by ``check_backward`` on the battery, with ``activation``,
-    ``batch``, ``dtype``, ``seed`` and ``timeout`` (seconds per call) passed on; each reads its loss
-    convention and the globals ``K``, ``D``, ``D_i``, ``D_o`` from the function's own globals and puts them
-    back afterwards; ``loss`` (None: that convention) is passed to ``check_backward`` and wins over it. A
-    function missing (or not the notebook's own) is a failed section that says so.
+    ``batch``, ``dtype``, ``seed``, ``strict`` and ``timeout`` (seconds per call) passed on; each reads the
+    notebook's conventions (its loss, list layout, kink) from ``namespace``, sets the globals ``K``, ``D``,
+    ``D_i``, ``D_o`` the function reads to each network's and puts them back afterwards. ``loss`` (None:
+    the notebook's convention) wins over the one found; ``strict`` (None: the notebook's task decides the
+    verdict, the cases beyond it are reported) as ``check_backward``'s. A function missing (or not the
+    notebook's own) is a failed section that says so.
 
     It runs the notebook's code in this process: it trusts the notebook. That suits a student checking
     their own work. A teacher grading others' notebooks should use the isolating graders of the command
@@ -126,7 +128,8 @@ def grade_notebook_here(namespace=None, *, activation: str = "relu", loss: str |
     if not isinstance(namespace, dict):
         raise TypeError(f"namespace must be a dict of globals or a module (None: the caller's globals), got "
                         f"{type(namespace).__name__}")
-    common = dict(activation=activation, batch=batch, dtype=dtype, seed=seed, timeout=timeout)
+    common = dict(activation=activation, batch=batch, dtype=dtype, seed=seed, timeout=timeout, strict=strict,
+                  namespace=namespace)
     sections, missing = [], []
     for name, what in GRADABLE:
         function = namespace.get(name)
@@ -137,6 +140,5 @@ def grade_notebook_here(namespace=None, *, activation: str = "relu", loss: str |
         if what == "forward pass":
             sections.append((name, what, check_forward(function, **common)))
         else:
-            sections.append((name, what, check_backward(function, **common, **({} if loss is None
-                                                                                else {"loss": loss}))))
+            sections.append((name, what, check_backward(function, loss=loss, **common)))
     return NotebookReport(tuple(sections), tuple(missing))
