@@ -213,3 +213,17 @@ def test_a_loss_given_wins_over_the_convention():
 
     report = grade_notebook_here(namespace(loss=published_style.LOSS), loss="sum_of_squares")
     assert report.ok and report.sections[1][2].loss == "sum_of_squares"
+
+
+def test_in_a_notebook_the_task_decides_unless_strict():
+    import published_style
+
+    names = namespace(loss=published_style.LOSS, notebook=True)  # the published loss, read from the notebook
+    report = grade_notebook_here(names)
+    backward = report.sections[1][2]
+    assert report.ok and backward.loss == "sum_of_squares" and len(backward.counted) < len(backward.cases)
+    page = report._repr_html_()
+    assert "the notebook&#x27;s task (8/8 pass)" in page
+    assert "beyond the notebook (8/9 pass; not counted" in page
+    strict = grade_notebook_here(names, strict=True)
+    assert not strict.ok and strict.sections[1][2].summary_lines()[-1] == "FAIL: 1 of 17 cases fail"
