@@ -326,7 +326,7 @@ def forward_table(report, conventions: dict) -> Table:
                    "\n".join(detail))
 
     header = (str(report).splitlines()[0].partition(": ")[2],)
-    verdict, story = report.verdict, ()
+    verdict, story = report.verdict, ()  # type: tuple[str, tuple[str, ...]]
     if not report.ok:  # the verdict names the first failing case: told apart, on its own line
         first = report.failing[0]
         verdict = verdict.partition("; first: ")[0]

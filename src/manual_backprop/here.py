@@ -15,6 +15,7 @@ import math
 import sys
 import types
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -128,17 +129,17 @@ def grade_notebook_here(namespace=None, *, activation: str = "relu", loss: str |
     if not isinstance(namespace, dict):
         raise TypeError(f"namespace must be a dict of globals or a module (None: the caller's globals), got "
                         f"{type(namespace).__name__}")
-    common = dict(activation=activation, batch=batch, dtype=dtype, seed=seed, timeout=timeout, strict=strict,
-                  namespace=namespace)
-    sections, missing = [], []
+    common: dict[str, Any] = dict(activation=activation, batch=batch, dtype=dtype, seed=seed, timeout=timeout,
+                                  strict=strict, namespace=namespace)
+    sections: list[tuple[str, str, Any]] = []
+    missing: list[tuple[str, str, str]] = []
     for name, what in GRADABLE:
         function = namespace.get(name)
         why = _why_not(function)
         if why is not None:
             missing.append((name, what, why))
-            continue
-        if what == "forward pass":
+        elif what == "forward pass":
             sections.append((name, what, check_forward(function, **common)))
         else:
-            sections.append((name, what, check_backward(function, loss=loss, **common)))
+            sections.append((name, what, check_backward(function, loss=loss, **common)))  # type: ignore[arg-type]
     return NotebookReport(tuple(sections), tuple(missing))
