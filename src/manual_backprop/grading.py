@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -13,6 +14,7 @@ from .backprop import forward
 from .battery import Case, flipped_at_kink, make_battery, make_notebook_battery
 from .compare import compare_gradients
 from .context import read_context
+from .conventions import FORMULAS
 from .diagnose import case_context, diagnose_case, first_wrong_layer
 from .finite_diff import numerical_gradients
 from .losses import loss_gradient
@@ -192,7 +194,8 @@ def _grade_case(backward, case: Case, activation: str, loss: str, oracle, histor
                 comparison, notes = sided, (*notes, kink_note(act))
     diagnoses, ctx = (), None
     if not comparison.ok:
-        ctx = case_context(case.weights, forward_pass, act, loss, target, expected, dtype, case.biases)
+        seen_pass = (forward_pass[0], all_f, handed_h)  # the diagnoses speak of the lists the user had
+        ctx = case_context(case.weights, seen_pass, act, loss, target, expected, dtype, case.biases)
         diagnoses = diagnose_case(result, comparison, ctx, [(s.name, s.expected) for s in history])
     history.append(Seen(case.name, expected, result, ctx, comparison, error_kind))
     return CaseResult(**common, ok=comparison.ok and error is None, error_kind=error_kind, error=error,
@@ -289,7 +292,10 @@ def check_backward(
     seen: set = set()
     results = tuple(_grade_case(backward, case, activation, loss, jax_gradients, history, timeout, seen,
                                 lists) for case in cases)
-    story = tell(history, loss, hints=hints)
+    counted = {case.name for case in cases if strict or case.group == "task"}
+    story = tell([seen_case for seen_case in history if seen_case.name in counted], loss, hints=hints)
+    if story is not None and story.codes == ("loss_convention",) and loss_source and found.loss_source:
+        story = _own_convention(story, loss)
     name = getattr(backward, "__qualname__", None) or safe_repr(backward)
     note = globals_note(getattr(backward, "__name__", None) or name, seen)
     notes += ([note] if note else []) + case_notes(results, found.indicator)
@@ -297,6 +303,16 @@ def check_backward(
     return BackwardReport(name, activation, loss, int(batch), dtype.name, attach(results, story),
                           loss_source=loss_source, notes=tuple(notes), story=story, strict=strict,
                           context=header)
+
+
+def _own_convention(story, loss: str):
+    """The other-convention story when the convention came from the user's own loss: not a choice of
+    grading then, but a backward pass that disagrees with the user's own loss by a factor of 2."""
+    other = "least_squares" if loss == "sum_of_squares" else "sum_of_squares"
+    text = (f"this is the gradient of {FORMULAS[other]}, but your own loss is {FORMULAS[loss]}: your "
+            f"backward pass is {'half' if other == 'least_squares' else 'twice'} the gradient of your loss "
+            "(the factor 2 of d_loss_d_output)")
+    return dataclasses.replace(story, text=text, texts=())
 
 
 def case_notes(results, indicator=None) -> list[str]:
