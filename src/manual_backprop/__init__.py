@@ -73,6 +73,14 @@ from .derivative_check import DERIVATIVES, DerivativeReport, check_derivative  #
 
 __all__ += ["DERIVATIVES", "DerivativeReport", "check_derivative"]
 
+from .derivative_check import DerivativeRow  # noqa: E402
+from .forward_grading import ForwardCaseResult, ForwardReport, check_forward  # noqa: E402
+from .here import NotebookReport, grade_notebook_here  # noqa: E402
+from .report import CaseResult  # noqa: E402
+
+__all__ += ["CaseResult", "DerivativeRow", "ForwardCaseResult", "ForwardReport", "NotebookReport",
+            "check_forward", "grade_notebook_here"]
+
 
 def __getattr__(name: str) -> str:
     if name == "__version__":  # read from the installed metadata (pyproject's version) on first access only

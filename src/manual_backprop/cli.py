@@ -130,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NOTEBOOK.ipynb",
         help="run the notebook and grade every function it defines (compute_network_output, backward_pass)",
     )
+    check.add_argument("--strict", action="store_true",
+                       help="with --notebook: count the cases beyond the notebook's task (other input "
+                            "and output sizes, batches, exact kinks) toward the verdict; --backward and "
+                            "--forward on a .py file or module always count every case")
     check.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
                        help="time limit per call of your code, and per notebook cell (30)")
     check.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")

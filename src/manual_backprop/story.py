@@ -18,6 +18,7 @@ import numpy as np
 from .chain_story import majority_first, with_chain
 from .diagnose import Diagnosis, diagnose_tensor
 from .patterns import close, param_text, parametric_fits, tensor_candidates, zeros_story
+from .tables import option
 from .tolerances import MIN_SUPPORT, param_rtol, tolerance_for
 from .validate import as_gradient_array
 
@@ -245,7 +246,7 @@ def _network(seen: Seen) -> bytes:
     return b"".join(np.ascontiguousarray(a).tobytes() for part in seen.expected for a in part)
 
 
-def _convention(value: list, c: float, loss: str):
+def _convention(value: list, c: float, loss: str, hints: str = "python"):
     """The other least-squares convention: exactly c x the right gradient at every tensor of every case."""
     if (loss, c) not in (("least_squares", 2.0), ("sum_of_squares", 0.5)):
         return None
@@ -253,15 +254,16 @@ def _convention(value: list, c: float, loss: str):
                for r, e in zip(s.result[p], s.expected[p], strict=True)):  # fmt: skip
         return None
     if c == 2.0:
+        hint = option("loss", "sum_of_squares", hints)
         return ("loss_convention",), ("this is the gradient of sum((out - y)^2), the published notebook's "
-                                      "loss; grade with --loss sum_of_squares")  # fmt: skip
-    return ("loss_convention",), ("this is the gradient of 0.5 sum((out - y)^2); grade with --loss "
-                                  "least_squares")  # fmt: skip
+                                      f"loss; grade with {hint}")  # fmt: skip
+    return ("loss_convention",), ("this is the gradient of 0.5 sum((out - y)^2); grade with "
+                                  f"{option('loss', 'least_squares', hints)}")  # fmt: skip
 
 
-def _value_story(value: list, loss: str):
+def _value_story(value: list, loss: str, hints: str = "python"):
     for c in (2.0, 0.5):  # the other least-squares convention, before "dL/d(output) of another loss"
-        found = _convention(value, c, loss)
+        found = _convention(value, c, loss, hints)
         if found:
             return found
     per_case = [(_case_fits(s)[0], s) for s in value]
@@ -365,7 +367,7 @@ def _fallback(value: list, loss: str) -> tuple:
     )
 
 
-def tell(seen: list, loss: str, function=None) -> Story | None:
+def tell(seen: list, loss: str, hints: str = "python", function=None) -> Story | None:
     """The story of a graded function (``function``) from its calls in order (``Seen``), or None."""
     failing = [s for s in seen if s.error_kind in ("exception", "structure")
                or (s.comparison is not None and not s.comparison.ok)]  # fmt: skip
@@ -374,7 +376,8 @@ def tell(seen: list, loss: str, function=None) -> Story | None:
     found, explained = _function_level(seen, failing), failing
     value = [s for s in failing if s.comparison is not None and s.ctx is not None]
     if found is None and value:  # cases that raised keep their own message
-        found, explained = zeros_story(value) or _value_story(value, loss) or _fallback(value, loss), value
+        found = zeros_story(value) or _value_story(value, loss, hints) or _fallback(value, loss)
+        explained = value
     if found is None:
         return None
     codes, text, per = found if len(found) == 3 else (*found, {})
