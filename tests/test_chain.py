@@ -238,6 +238,16 @@ def test_a_named_pattern_stays_on_top_of_its_link():
     assert any(line.startswith("the chain, link by link") for line in report.summary_lines())
 
 
+WHOLE = [students.biases_first, students.returns_new_parameters, students.derivative_of_the_square]
+
+
+@pytest.mark.parametrize("function", WHOLE, ids=lambda f: f.__name__)
+def test_a_story_of_the_whole_function_shows_no_link(function):
+    students.reset_state()
+    story = check_backward(function).story
+    assert story.codes == (function.meta.code,) and story.chain is None
+
+
 def test_a_headline_never_describes_a_minority_of_the_failing_cases():
     report = check_backward(passes.missing_transpose)
     failing = len(report.failing)

@@ -19,6 +19,10 @@ from .chain import Chain, follow
 from .chain_lines import likely_line
 
 NO_PATTERN = ("not_sure", "unknown")
+# Stories of the whole function, not of one equation (lists swapped, state kept, an update returned, the other
+# loss convention): no link of the chain is their place, and a link shown beneath them would mislead.
+WHOLE_FUNCTION = frozenset({"mutable_default", "swapped", "reversed", "stale", "accumulates", "dtype",
+                            "loss_convention", "update_returned"})  # fmt: skip
 
 
 def _evidence(chain: Chain) -> tuple:
@@ -52,7 +56,8 @@ def best_chain(value: list, loss: str) -> tuple:
 def with_chain(codes: tuple, text: str, value: list, loss: str, function=None) -> tuple:
     """(text, chain): the story's text (the chain's headline first where no pattern was named) and the
     best Chain (with the likely line where ``function``'s source can be read), or (text, None)."""
-    chain, _ = best_chain(value, loss) if value else (None, ())
+    whole = bool(set(codes) & WHOLE_FUNCTION)
+    chain, _ = best_chain(value, loss) if value and not whole else (None, ())
     if chain is None:
         return text, None
     if function is not None:
