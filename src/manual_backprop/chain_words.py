@@ -83,7 +83,14 @@ def top_reading(yours, out, right, loss: str, tol):
         ("target", "yours is the target y: the output is missing", lambda: y),
         ("minus_target", "yours is -y: the output is missing", lambda: -y),
     ]
+    if loss not in _LOSS_NAMES:  # the cross-entropies: least squares' out - y first, alone if it fits
+        candidates.insert(0, ("least_squares", "yours is out - y, the derivative of least squares, where "
+                              f"the loss is {loss}", lambda: err))
+    if out.size == 1:  # one output: its sum and its mean are itself
+        candidates = [c for c in candidates if c[0] not in ("summed", "mean")]
     code, words = _first(yours, right, candidates, tol)
+    if code == "least_squares":
+        words = candidates[0][1]
     if code is None and yours.size > 1 and np.count_nonzero(right) > 1:
         c = float(np.vdot(yours, right) / np.vdot(right, right))
         if close(yours, c * right, tol):
@@ -101,6 +108,8 @@ def _slope_candidates(f, h, back, right_slope, k: int):
     return [
         ("inverted", f"1 - mask: the mask is inverted (your slope is 1 - a'(f_{k}))",
          lambda: 1 - right_slope),
+        ("inverted", f"the ReLU mask inverted: your slope is 1 where f_{k} <= 0 and 0 where f_{k} > 0",
+         lambda: (f <= 0).astype(float)),
         ("np_sign", "your slope is -1 where the unit is off: np.sign(f)? (the mask must be 0 there)",
          lambda: np.sign(f)),
         ("relu_of_gradient", f"your slope is 1 where Omega^T delta > 0 and 0 where it is < 0, whatever "
