@@ -257,6 +257,20 @@ def test_a_headline_never_describes_a_minority_of_the_failing_cases():
     assert "in the other 1 ('K=3 square'): missing transpose" in report.story.text
 
 
+def test_a_link_on_one_case_never_heads_a_function_that_mostly_raises():
+    def square_only(all_weights, all_biases, all_f, all_h, y):
+        if all_weights[0].shape[0] != all_weights[0].shape[1]:
+            raise ValueError("only square layers")
+        return chain_students.mask_as_sign(all_weights, all_biases, all_f, all_h, y)
+
+    report = check_backward(square_only)
+    failing = len(report.failing)
+    assert report.story.codes[0] in NEUTRAL and report.story.chain.case == "K=3 square"
+    head = (f"{failing - 1} of {failing} failing cases raise an exception (see each case's line); in the "
+            "other 1 ('K=3 square'): the chain breaks at ")
+    assert report.story.text.startswith(head)
+
+
 def test_the_old_fallback_words_follow_the_link():
     def constant_added(all_weights, all_biases, all_f, all_h, y):
         dW, dB = students._plain(all_weights, all_f, all_h, y)

@@ -54,18 +54,17 @@ def best_chain(value: list, loss: str) -> tuple:
     return best, tuple(chains)
 
 
-def with_chain(codes: tuple, text: str, value: list, loss: str, function=None) -> tuple:
-    """(text, chain): the story's text (the chain's headline first where no pattern was named) and the
-    best Chain (with the likely line where ``function``'s source can be read), or (text, None)."""
+def with_chain(codes: tuple, text: str, value: list, loss: str, function=None, failing=(), told=()) -> tuple:
+    """(text, chain): the story's text (the chain's headline first where no pattern was named; led by what
+    most ``failing`` cases share where the cases it speaks of, ``told``, are fewer) and the best Chain (with
+    the likely line where ``function``'s source can be read), or None."""
     whole = bool(set(codes) & WHOLE_FUNCTION)
     chain, _ = best_chain(value, loss) if value and not whole else (None, ())
-    if chain is None:
-        return text, None
-    if function is not None:
+    if chain is not None and function is not None:
         chain = dataclasses.replace(chain, line=likely_line(function, chain.first))
-    if codes[0] in NO_PATTERN:
+    if chain is not None and codes[0] in NO_PATTERN:
         text = f"{chain.headline()}. ({text})"
-    return text, chain
+    return majority_first(text, list(failing), list(told)), chain
 
 
 _ERRORS = {"exception": "raise an exception", "structure": "return something other than the two lists",
@@ -73,7 +72,8 @@ _ERRORS = {"exception": "raise an exception", "structure": "return something oth
 
 
 def majority_first(text: str, failing: list, explained: list) -> str:
-    """``text`` as is where it explains at least half of ``failing``; else led by what most of them share."""
+    """``text`` as is where the cases it speaks of (``explained``: those its story fits, or for "no pattern"
+    the cases whose values were compared) are at least half of ``failing``; else led by what most share."""
     if not explained or 2 * len(explained) >= len(failing):
         return text
     names = {s.name for s in explained}

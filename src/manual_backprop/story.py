@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .chain_story import majority_first, with_chain
+from .chain_story import with_chain
 from .diagnose import Diagnosis, diagnose_tensor
 from .patterns import close, param_text, parametric_fits, tensor_candidates, zeros_story
 from .tables import option
@@ -382,7 +382,7 @@ def tell(seen: list, loss: str, hints: str = "python", function=None) -> Story |
         return None
     codes, text, per = found if len(found) == 3 else (*found, {})
     explained = explained if codes[0] not in ("not_sure", "unknown") else []
-    text, chain = with_chain(codes, majority_first(text, failing, explained), value, loss, function)
+    text, chain = with_chain(codes, text, value, loss, function, failing, explained or value)
     return Story(codes, text, tuple(s.name for s in explained), tuple(per.items()), chain)
 
 
