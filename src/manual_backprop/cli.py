@@ -16,7 +16,7 @@ import traceback
 import numpy as np
 
 from .interrupt import run_interruptibly
-from .usage import option_hint, target_problem
+from .usage import ParseError, Parser, option_hint, target_problem
 
 EXAMPLES = """\
 examples:
@@ -41,19 +41,6 @@ EPILOG = EXAMPLES + "\nexit codes:\n" + "".join(f"  {code:<4} {meaning}\n" for c
 
 class UsageError(Exception):
     """A mistake in the command line or in the function to grade: one line on stderr, exit 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is raised (``_ParseError``), for ``main`` to add close matches and JSON."""
-
-    def error(self, message):
-        raise _ParseError(self, message)
-
-
-class _ParseError(Exception):
-    def __init__(self, parser, message):
-        super().__init__(message)
-        self.parser = parser
 
 
 class _Version(argparse.Action):
@@ -97,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .three_way import FD_MODES
     from .validate import LOSSES
 
-    parser = _Parser(
+    parser = Parser(
         prog="manual-backprop",
         description="Backpropagation by hand, checked against jax.grad and finite "
         "differences (Understanding Deep Learning, notebook 7.2).",
@@ -374,9 +361,10 @@ def _main(argv: list[str]) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: 0 for --help and --version
         return int(exc.code or 0)
-    except _ParseError as exc:
+    except ParseError as exc:
         exc.parser.print_usage(sys.stderr)
-        return _usage_error(f"{exc}{option_hint(parser, argv)}", "--json" in argv, exc.parser.prog)
+        command = next((word for word in argv if word in exc.commands), "check")
+        return _usage_error(f"{exc}{option_hint(parser, argv)}", "--json" in argv, command, exc.parser.prog)
     if args.command != "check":
         parser.print_help(sys.stderr)
         return 2
@@ -395,15 +383,15 @@ def _main(argv: list[str]) -> int:
     except (UsageError, ValueError, TypeError) as exc:
         if args.verbose and not isinstance(exc, UsageError):  # a usage error is ours to explain, in a line
             traceback.print_exc()
-        return _usage_error(str(exc), args.json)
+        return _usage_error(str(exc), args.json, args.command)
 
 
-def _usage_error(message: str, as_json: bool, prog: str = "manual-backprop") -> int:
+def _usage_error(message: str, as_json: bool, command: str, prog: str = "manual-backprop") -> int:
     """One line on stderr and, with --json, the error as the one JSON object on stdout; exit 2."""
     print(f"{prog}: error: {message}", file=sys.stderr)
     if as_json:
         from .report import SCHEMA_VERSION
 
-        print(json.dumps({"schema_version": SCHEMA_VERSION, "command": "check", "ok": False,
+        print(json.dumps({"schema_version": SCHEMA_VERSION, "command": command, "ok": False,
                           "error": message, "exit_code": 2}))  # fmt: skip
     return 2

@@ -1,5 +1,8 @@
 """The command line's usage errors made helpful: close matches for a mistyped option or file name.
 
+``Parser``: argparse raising ``ParseError`` instead of printing and exiting, so the command can add the
+hints below and, with ``--json``, print the error as JSON.
+
 ``option_hint``: "; did you mean --width (not --widht)?" for an unknown option close to a real one.
 ``target_problem``: the message for a file to grade that is not there (naming the file beside it that was
 most likely meant: ``7_2_Backpropagation`` when ``7_2_Backpropagation.ipynb`` exists), or a ``--backward``
@@ -13,6 +16,23 @@ import difflib
 import os
 
 NAMES = {"backward": "backward_pass", "forward": "compute_network_output"}  # the function each grades
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is raised (``ParseError``): the command adds close matches and JSON."""
+
+    def error(self, message):
+        commands = [name for action in _actions(self) if isinstance(action, argparse._SubParsersAction)
+                    for name in action.choices]  # fmt: skip
+        raise ParseError(message, self, commands)
+
+
+class ParseError(Exception):
+    """argparse's message; the parser that raised it (its usage line) and the subcommands' names."""
+
+    def __init__(self, message: str, parser: argparse.ArgumentParser, commands: list[str]):
+        super().__init__(message)
+        self.parser, self.commands = parser, commands
 
 
 def option_hint(parser: argparse.ArgumentParser, argv: list[str]) -> str:
