@@ -160,7 +160,7 @@ def test_ctrl_c_while_jax_loads_and_compiles_is_130_and_one_line_within_a_second
     # landing in code jaxlib's C++ calls aborted the process (SIGABRT). The JAX import takes ~0.5-1 s.
     tried = 0
     for delay in (0.02, 0.1, 0.2, 0.35, 0.5, 0.7):  # after main's first line
-        code, err, seconds = interrupt("sys.exit(cli.main(['check']))", delay)
+        code, err, seconds = interrupt("sys.argv[1:] = ['check']; sys.exit(cli.main())", delay)
         if code is None:
             continue  # the check had finished: nothing to interrupt
         tried += 1
@@ -195,6 +195,15 @@ sys.exit(run_interruptibly(command))
 def test_ctrl_c_ends_the_command_whatever_it_runs(code):
     exit_code, err, seconds = interrupt(code, 0.2)
     assert (exit_code, err) == (130, LINE + "\n") and seconds < 1.0, (exit_code, err, seconds)
+
+
+def test_called_with_argv_the_command_leaves_sigint_alone(capsys, monkeypatch):
+    # In a Jupyter kernel SIGINT is the "interrupt" button: it must raise there, not end the kernel.
+    seen = []
+    monkeypatch.setattr("manual_backprop.cli._main",
+                        lambda argv: seen.append(signal.getsignal(signal.SIGINT)))
+    main(["check"])
+    assert seen == [signal.default_int_handler]
 
 
 def test_a_keyboard_interrupt_raised_by_code_is_130_too(capsys):

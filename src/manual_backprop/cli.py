@@ -351,8 +351,12 @@ def _run_grading(args, out) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The command; its exit code (``EXIT_CODES``). Ctrl-C from the first line on: 130 and one line."""
-    return run_interruptibly(lambda: _main(sys.argv[1:] if argv is None else list(argv)))
+    """The command; its exit code (``EXIT_CODES``). Ctrl-C: 130 and one line. As the program (``argv``
+    None) it owns SIGINT from its first line; called with ``argv`` (a test, a notebook) it leaves SIGINT
+    alone, so that interrupting a Jupyter kernel does not end the kernel."""
+    if argv is not None:
+        return run_interruptibly(lambda: _main(list(argv)), own_sigint=False)
+    return run_interruptibly(lambda: _main(sys.argv[1:]))
 
 
 def _main(argv: list[str]) -> int:

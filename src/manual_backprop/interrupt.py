@@ -31,14 +31,15 @@ EXIT_CODE = 130  # the shell's code for a process ended by SIGINT (128 + 2)
 _hard_exit = os._exit  # the real one: usercode.preserved_state replaces os._exit while user code runs
 
 
-def run_interruptibly(command: Callable[[], int]) -> int:
+def run_interruptibly(command: Callable[[], int], *, own_sigint: bool = True) -> int:
     """``command()``'s exit code; on Ctrl-C, ``LINE`` on stderr and the process ends with 130 at once.
 
-    Outside the main thread (no signal reaches it) or with SIGINT ignored (a background job) it is just
-    ``command()``, but for a KeyboardInterrupt it raises (user code may): ``LINE`` and 130 as well. The
-    previous SIGINT handler and wakeup descriptor are put back afterwards.
+    Without ``own_sigint`` (the command called from a program, a kernel, a test), outside the main thread
+    (no signal reaches it) or with SIGINT ignored (a background job) it is just ``command()``, but for a
+    KeyboardInterrupt it raises: ``LINE`` and 130 as well. The previous SIGINT handler and wakeup
+    descriptor are put back afterwards.
     """
-    if (threading.current_thread() is not threading.main_thread()
+    if (not own_sigint or threading.current_thread() is not threading.main_thread()
             or signal.getsignal(signal.SIGINT) is signal.SIG_IGN):
         return _run(command)
     claimed = threading.Lock()  # whoever takes it ends the process: the handler or the watcher
