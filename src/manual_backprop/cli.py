@@ -15,6 +15,9 @@ import traceback
 
 import numpy as np
 
+from .interrupt import run_interruptibly
+from .usage import ParseError, Parser, option_hint, target_problem
+
 EXAMPLES = """\
 examples:
   manual-backprop check                                  the notebook's network (K=5, D=6, x=1.2, y=20)
@@ -27,6 +30,13 @@ examples:
   manual-backprop check --forward 7_2_Backpropagation.ipynb:compute_network_output --timeout 5
   manual-backprop check --backward mypackage.grads:backward --batch 3
 """
+EXIT_CODES = (  # the README's table is this one (tests/test_cli_edges.py compares them)
+    (0, "everything agrees; grading: every case of every graded function passes"),
+    (1, "something does not agree; grading: a case fails, or the notebook lacks a function"),
+    (2, "usage error: an option, a file or a name that cannot be used (one line on stderr)"),
+    (130, "interrupted (Ctrl-C)"),
+)
+EPILOG = EXAMPLES + "\nexit codes:\n" + "".join(f"  {code:<4} {meaning}\n" for code, meaning in EXIT_CODES)
 
 
 class UsageError(Exception):
@@ -74,11 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     from .three_way import FD_MODES
     from .validate import LOSSES
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="manual-backprop",
         description="Backpropagation by hand, checked against jax.grad and finite "
         "differences (Understanding Deep Learning, notebook 7.2).",
-        epilog=EXAMPLES,
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action=_Version, nargs=0, help="show the version and exit")
@@ -88,8 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="check manual backprop (or your own backward pass) against jax.grad and finite differences",
         description="Check gradients three ways on the notebook's network (or one shaped by the options), or "
         "grade your own backward pass with --backward. Exit 0: all agree; 1: something does not; 2: usage "
-        "error.",
-        epilog=EXAMPLES,
+        "error; 130: Ctrl-C.",
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     # Defaults of the network's shape are filled in later (NETWORK_DEFAULTS), so that --backward, which
@@ -345,28 +355,51 @@ def _run_grading(args, out) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command; its exit code (``EXIT_CODES``). Ctrl-C: 130 and one line. As the program (``argv``
+    None) it owns SIGINT from its first line; called with ``argv`` (a test, a notebook) it leaves SIGINT
+    alone, so that interrupting a Jupyter kernel does not end the kernel."""
+    if argv is not None:
+        return run_interruptibly(lambda: _main(list(argv)), own_sigint=False)
+    return run_interruptibly(lambda: _main(sys.argv[1:]))
+
+
+def _main(argv: list[str]) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse: 0 for --help, 2 for usage errors
+    except SystemExit as exc:  # argparse: 0 for --help and --version
         return int(exc.code or 0)
+    except ParseError as exc:
+        exc.parser.print_usage(sys.stderr)
+        command = next((word for word in argv if word in exc.commands), "check")
+        return _usage_error(f"{exc}{option_hint(parser, argv)}", "--json" in argv, command, exc.parser.prog)
     if args.command != "check":
         parser.print_help(sys.stderr)
         return 2
     try:
         if args.backward or args.forward or args.notebook:
+            problem = target_problem(args.notebook, args.backward, args.forward)
+            if problem:
+                raise UsageError(problem)
             return _run_grading(args, sys.stdout)
         if args.timeout is not None:
             raise UsageError("--timeout applies to the graded code of --backward, --forward and --notebook")
         return _run_three_way(args, sys.stdout)
-    except KeyboardInterrupt:  # Ctrl-C: stop at once, quietly (the shell's code for SIGINT)
-        print("manual-backprop: interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:  # `manual-backprop check | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except (UsageError, ValueError, TypeError) as exc:
         if args.verbose and not isinstance(exc, UsageError):  # a usage error is ours to explain, in a line
             traceback.print_exc()
-        print(f"manual-backprop: error: {exc}", file=sys.stderr)
-        return 2
+        return _usage_error(str(exc), args.json, args.command)
+
+
+def _usage_error(message: str, as_json: bool, command: str, prog: str = "manual-backprop") -> int:
+    """One line on stderr and, with --json, the error as the one JSON object on stdout; exit 2."""
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    if as_json:
+        from .report import SCHEMA_VERSION
+
+        print(json.dumps({"schema_version": SCHEMA_VERSION, "command": command, "ok": False,
+                          "error": message, "exit_code": 2}))  # fmt: skip
+    return 2
