@@ -68,14 +68,18 @@ def _positive_int(minimum, maximum=None):
     return parse
 
 
-def _positive_float(text):
+def _positive_float(text, least: str = "> 0"):
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (np.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    if not (np.isfinite(value) and (value > 0 or (least == ">= 0" and value == 0))):
+        raise argparse.ArgumentTypeError(f"must be a finite number {least}, got {text}")
     return value
+
+
+def _non_negative_float(text):
+    return _positive_float(text, ">= 0")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,6 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--activation", choices=tuple(ACTIVATIONS), default="relu")
     check.add_argument("--loss", choices=LOSSES, help="least_squares (0.5 * sum((out - y)^2)); when grading, "
                        "the one your least_squares_loss or d_loss_d_output computes, if defined")
+    check.add_argument("--output-activation", choices=tuple(ACTIVATIONS), metavar="NAME",
+                       help="an activation on the output too (a sigmoid network with a quadratic cost)")
+    check.add_argument("--reduction", choices=("sum", "mean"), default="sum",
+                       help="the loss summed (the notebook's) or averaged over the batch")
+    check.add_argument("--l2", type=_non_negative_float, default=0.0, metavar="L2",
+                       help="an L2 penalty (l2 / 2) sum ||Omega_k||^2 on the weights (0)")
     check.add_argument("--seed", type=_positive_int(0, 2**32 - 1), default=0, help="the notebook's seed (0)")
     check.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     check.add_argument("--derivative", choices=("gradient", *DERIVATIVES), default="gradient",
@@ -295,17 +305,8 @@ def _run_three_way(args, out) -> int:
         with showing(feedback):
             return _run_derivative(args, weights, biases, x, y, out)
     with showing(feedback):
-        report = three_way_check(
-            weights,
-            biases,
-            x,
-            y,
-            activation=args.activation,
-            loss=args.loss,
-            fd=args.fd,
-            step=args.step,
-            rng=args.seed,
-        )
+        report = three_way_check(weights, biases, x, y, activation=args.activation, loss=args.loss,
+                                 fd=args.fd, step=args.step, rng=args.seed, **_objective(args))
     if args.json:
         document = {"schema_version": SCHEMA_VERSION, "command": "check",
                     "output": report.net_output.tolist(), "loss": report.loss_value,
@@ -320,6 +321,11 @@ def _run_three_way(args, out) -> int:
     return 0 if report.ok else 1
 
 
+def _objective(args) -> dict:
+    """The objective's conventions given on the command line (see ``objective``)."""
+    return dict(output_activation=args.output_activation, reduction=args.reduction, l2=args.l2)
+
+
 def _run_derivative(args, weights, biases, x, y, out) -> int:
     from .three_way import three_way_check
 
@@ -327,7 +333,7 @@ def _run_derivative(args, weights, biases, x, y, out) -> int:
         raise UsageError(f"--fd, --step and --verbose apply to the gradient; --derivative {args.derivative} "
                          "uses central differences with the kink rule")
     report = three_way_check(weights, biases, x, y, activation=args.activation, loss=args.loss,
-                             derivative=args.derivative, rng=args.seed)
+                             derivative=args.derivative, rng=args.seed, **_objective(args))
     if args.json:
         from .report import SCHEMA_VERSION
 
