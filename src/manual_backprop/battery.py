@@ -17,6 +17,7 @@ from .activations import get_activation, other_side_at_kink
 from .backprop import backward, forward
 from .losses import loss_gradient
 from .network import _check_seed, random_network, udl_network
+from .objective import parse_objective
 from .validate import check_loss_name, check_target
 
 
@@ -59,6 +60,7 @@ KINK_SIZES = (3, 5, 4, 3)
 
 
 def _target(loss: str, rng, rows: int, columns: int, dtype, least_squares=None):
+    loss = parse_objective(loss).base  # the target's form is the base loss's
     if loss in ("least_squares", "sum_of_squares"):
         return (2 * rng.standard_normal((rows, columns)) if least_squares is None else least_squares).astype(
             dtype
@@ -124,7 +126,7 @@ def make_battery(
     seed = _check_seed(seed)
     dtype = np.dtype(dtype)
     # A softmax over one output is constant (its gradient is 0): the notebook's shapes get 3 outputs there.
-    notebook_outputs = 3 if loss == "softmax_cross_entropy" else 1
+    notebook_outputs = 3 if parse_objective(loss).base == "softmax_cross_entropy" else 1
     cases = []
     for name, sizes, case_seed in BATTERY:
         rng = np.random.default_rng([seed, case_seed])
@@ -181,7 +183,7 @@ def _on_and_off(weights, biases, x, act) -> bool:
 
 
 def _family_case(name, K, D, sign, act, loss, dtype, seed, index):
-    outputs = 3 if loss == "softmax_cross_entropy" else 1  # a softmax over one output is constant
+    outputs = 3 if parse_objective(loss).base == "softmax_cross_entropy" else 1  # else a constant softmax
     rng = np.random.default_rng([seed, 7, index])
     if sign is None:
         weights, biases = udl_network(seed=seed, K=K, D=D, D_o=outputs)

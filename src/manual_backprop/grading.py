@@ -18,6 +18,7 @@ from .conventions import FORMULAS
 from .diagnose import case_context, diagnose_case, first_wrong_layer
 from .finite_diff import numerical_gradients
 from .losses import loss_gradient
+from .objective import objective_name, parse_objective
 from .report import BackwardReport, CaseResult
 from .story import Seen, attach, tell
 from .user_globals import globals_note, network_globals
@@ -253,6 +254,9 @@ def check_backward(
     lists: str = "auto",
     namespace: dict | None = None,
     hints: str = "python",
+    output_activation: str | None = None,
+    reduction: str = "sum",
+    l2: float = 0.0,
 ) -> BackwardReport:
     """Grade ``backward(all_weights, all_biases, all_f, all_h, y) -> (all_dl_dweights, all_dl_dbiases)``.
 
@@ -271,6 +275,8 @@ def check_backward(
     derivative is accepted. ``strict=None``: in a notebook only the notebook's task counts toward ``ok``
     (the other cases are reported "beyond the notebook"); elsewhere, or with ``strict=True``, every case.
     ``batch`` > 1 grades the full battery on that batch. ``hints``: "python" or "cli", the language of hints.
+    ``output_activation``, ``reduction`` ("sum" or "mean") and ``l2`` describe an objective other than the
+    notebook's (see ``objective``); the report's header always states the one graded against.
     """
     from oracle import jax_gradients  # the JAX import is paid only by the checks that need it
 
@@ -282,6 +288,7 @@ def check_backward(
     notes = [found.loss_note] if loss is None and found.loss_note else []
     if loss is None:
         loss, loss_source = found.loss or "least_squares", loss_source or found.loss_source
+    loss = objective_name(loss, output_activation, reduction, l2)
     if lists == "auto":
         lists = found.lists or ("K+1" if found.notebook else "K+2")
     strict = (not found.notebook or batch != 1) if strict is None else bool(strict)
@@ -295,7 +302,7 @@ def check_backward(
     counted = {case.name for case in cases if strict or case.group == "task"}
     story = tell([seen_case for seen_case in history if seen_case.name in counted], loss, hints=hints)
     if story is not None and story.codes == ("loss_convention",) and loss_source and found.loss_source:
-        story = _own_convention(story, loss)
+        story = _own_convention(story, parse_objective(loss).base)
     name = getattr(backward, "__qualname__", None) or safe_repr(backward)
     note = globals_note(getattr(backward, "__name__", None) or name, seen)
     notes += ([note] if note else []) + case_notes(results, found.indicator)

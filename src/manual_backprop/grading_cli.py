@@ -39,7 +39,9 @@ def _grade(args: argparse.Namespace, loaded: Loaded, role: str):
         return check_forward(loaded.function, **common, namespace=loaded.namespace)
     from .grading import check_backward
 
-    return check_backward(loaded.function, loss=args.loss, namespace=loaded.namespace, hints="cli", **common)
+    return check_backward(loaded.function, loss=args.loss, namespace=loaded.namespace, hints="cli",
+                          output_activation=args.output_activation, reduction=args.reduction, l2=args.l2,
+                          **common)  # fmt: skip
 
 
 def _notebook_lines(notebook, verbose: bool) -> list[str]:

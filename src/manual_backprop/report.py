@@ -14,6 +14,7 @@ import numpy as np
 from . import display
 from .compare import Comparison
 from .limits import EXPLODING_OUTPUT, exploding
+from .objective import parse_objective
 from .tables import fmt, json_number, render_table
 
 # The version of the JSON documents (``to_dict``, ``manual-backprop check --json``): raised when a field the
@@ -319,7 +320,8 @@ class BackwardReport(display.Displayed):
             f"{self.function}: {passed}/{len(counted)} cases{task} pass "
             f"({self.activation}, {self.loss}, batch {self.batch}, {self.dtype})"
         )
-        out = [head] + ([self.loss_source] if self.loss_source else []) + list(self.context)
+        out = [head, parse_objective(self.loss).assumptions()]
+        out += ([self.loss_source] if self.loss_source else []) + list(self.context)
         out.append(table(counted))
         if beyond:
             fine = sum(c.ok for c in beyond)
