@@ -17,12 +17,14 @@ import pytest
 
 from manual_backprop import check_backward
 from manual_backprop.activations import get_activation
-from manual_backprop.backprop import forward
+from manual_backprop.backprop import backward, forward
 from manual_backprop.battery import make_battery
 from manual_backprop.chain import follow
 from manual_backprop.chain_lines import likely_line
+from manual_backprop.compare import compare_gradients
 from manual_backprop.diagnose import case_context
 from manual_backprop.losses import loss_gradient
+from manual_backprop.story import Seen, tell
 from manual_backprop.validate import check_target
 from zoo import chain_students, passes, students
 
@@ -52,19 +54,26 @@ def _claimed(report) -> set:
     return codes
 
 
+def _seen(function, case, columns=None, activation="relu", loss="least_squares"):
+    """A ``story.Seen`` of ``function`` called on ``case`` (only the example ``columns`` where given), as
+    the grader records it."""
+    act = get_activation(activation)
+    x, y = (case.net_input, case.y) if columns is None else (case.net_input[:, columns], case.y[:, columns])
+    fp = forward(case.weights, case.biases, x, act)
+    target = check_target(y, loss, case.sizes[-1], x.shape[1], np.float64)
+    expected = backward(case.weights, fp[1], fp[2], loss_gradient(loss, fp[0], target), act)
+    ctx = case_context(case.weights, fp, act, loss, target, expected, np.float64, case.biases)
+    lists = [[a.copy() for a in part] for part in (case.weights, case.biases, fp[1], fp[2])]
+    result = function(*lists, y.copy())
+    return Seen(case.name, expected, result, ctx, compare_gradients(expected, result, dtype=np.float64), None)
+
+
 def _chains_of(function, activation="relu", loss="least_squares", cases=None):
     """Every batch-1 battery case's Chain for ``function``, computed here as the grader would."""
-    act = get_activation(activation)
     out = {}
     for case in cases or make_battery(activation, loss):
-        fp = forward(case.weights, case.biases, case.net_input, act)
-        target = check_target(case.y, loss, case.sizes[-1], 1, np.float64)
-        from manual_backprop.backprop import backward
-
-        expected = backward(case.weights, fp[1], fp[2], loss_gradient(loss, fp[0], target), act)
-        ctx = case_context(case.weights, fp, act, loss, target, expected, np.float64, case.biases)
-        lists = [[a.copy() for a in part] for part in (case.weights, case.biases, fp[1], fp[2])]
-        out[case.name] = follow(case.name, ctx, function(*lists, case.y.copy()), loss)
+        seen = _seen(function, case, activation=activation, loss=loss)
+        out[case.name] = follow(case.name, seen.ctx, seen.result, loss)
     return out
 
 
@@ -220,10 +229,29 @@ def test_a_right_delta_formed_into_wrong_tensors_breaks_the_layer_not_the_step()
                                        "(case 'K=2'): yours is 0.3 x delta_2 h_2^T")  # fmt: skip
 
 
-def test_batch_above_one_has_no_chain():
-    # at batch N > 1 the bias gradient sums N deltas: no delta_k to read (per-example calls: not yet)
-    report = check_backward(chain_students.mask_as_sign, batch=3)
+def sign_mask_batched(all_weights, all_biases, all_f, all_h, y):
+    K = len(all_weights) - 1
+    dW, dB = [None] * (K + 1), [None] * (K + 1)
+    delta = all_f[K] - y
+    for k in range(K, -1, -1):
+        dW[k], dB[k] = delta @ all_h[k].T, delta.sum(axis=1, keepdims=True)
+        if k > 0:
+            delta = np.sign(all_f[k - 1]) * (all_weights[k].T @ delta)
+    return dW, dB
+
+
+def test_batch_above_one_has_no_chain_but_one_example_called_alone_gives_it():
+    # at batch N > 1 the bias gradient sums N deltas: no delta_k to read...
+    report = check_backward(sign_mask_batched, batch=3)
     assert not report.ok and report.story.chain is None
+    # ...but the function called on one example of each batch case (``tell(..., examples=...)``) does
+    cases = make_battery(batch=3)[:6]
+    seen = [_seen(sign_mask_batched, case) for case in cases]
+    examples = [_seen(sign_mask_batched, case, columns=[0]) for case in cases]
+    assert tell(seen, "least_squares").chain is None
+    story = tell(seen, "least_squares", examples=examples)
+    assert story.chain.first.kind == "step" and story.chain.first.code == "np_sign"
+    assert story.cases == () and story.text.startswith("the chain breaks at the step from layer")
 
 
 # ---------------------------------------------------------------------------- the story's rules

@@ -37,7 +37,9 @@ class Link:
     equation gives from their own upstream value); ``code`` and ``words`` say what a failing one's numbers
     show (``code`` None: no usual mistake reproduces it); an elementwise step keeps the effective ``slope``
     per unit beside ``f`` and the right ``right_slope``; ``note`` says which one-sided slope a kink used;
-    ``back`` is a step's Omega_{k+1}^T (their delta_{k+1})."""
+    ``back`` is a step's Omega_{k+1}^T (their delta_{k+1}). Shapes at layer k: (D_{k+1}, 1) for a top, step
+    or bias link (delta_k), (D_{k+1}, D_k) for a weight link; ``slope``, ``f``, ``right_slope``, ``back``
+    (D_{k+1}, 1)."""
 
     kind: str
     layer: int

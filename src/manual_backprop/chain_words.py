@@ -165,6 +165,8 @@ def step_reading(yours, given, back, f, h, right_slope, others, k: int, tol):
             if support >= MIN_SUPPORT and close(mine, c * right, tol) and not np.isclose(c, 1):
                 norm = float(np.linalg.norm(yours))
                 why = " (your delta has norm 1: divided by its norm?)" if np.isclose(norm, 1) else ""
+                if np.isclose(c, -1):
+                    why = " (the sign flipped at this step: a minus sign in the step?)"
                 code, words = "rescaled", f"a per-layer constant {c:.3g} times a'(f_{k}): delta rescaled{why}"
             elif on.sum() > 1 and np.allclose(slope[units], slope[units].ravel()[0]):
                 c = float(slope[units].ravel()[0])

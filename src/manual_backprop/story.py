@@ -367,8 +367,9 @@ def _fallback(value: list, loss: str) -> tuple:
     )
 
 
-def tell(seen: list, loss: str, hints: str = "python", function=None) -> Story | None:
-    """The story of a graded function (``function``) from its calls in order (``Seen``), or None."""
+def tell(seen: list, loss: str, hints: str = "python", function=None, examples=()) -> Story | None:
+    """The story of a graded function (``function``) from its calls in order (``Seen``), or None;
+    ``examples``: its batch-1 calls on one example of a batch case (``Seen``), for the chain."""
     failing = [s for s in seen if s.error_kind in ("exception", "structure")
                or (s.comparison is not None and not s.comparison.ok)]  # fmt: skip
     if not failing:
@@ -382,7 +383,7 @@ def tell(seen: list, loss: str, hints: str = "python", function=None) -> Story |
         return None
     codes, text, per = found if len(found) == 3 else (*found, {})
     explained = explained if codes[0] not in ("not_sure", "unknown") else []
-    text, chain = with_chain(codes, text, value, loss, function, failing, explained or value)
+    text, chain = with_chain(codes, text, value + list(examples), loss, function, failing, explained or value)
     return Story(codes, text, tuple(s.name for s in explained), tuple(per.items()), chain)
 
 
