@@ -309,3 +309,29 @@ def test_the_old_fallback_words_follow_the_link():
     assert story.codes == ("unknown",)
     assert story.text.startswith("the chain breaks at the weight gradient of layer 0 (dL/dOmega_0)")
     assert "no known bug pattern fits" in story.text
+
+
+def test_the_likely_line_of_a_notebooks_function_names_its_cell(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    from manual_backprop.notebook import run_notebook
+
+    source = Path(chain_students.__file__).read_text()
+    body = source[source.index("def indicator_function"):source.index("# ===", source.index("def indicator"))]
+    cell = "import numpy as np\n\n\n" + body + (
+        "def backward_pass(all_weights, all_biases, all_f, all_h, y):\n"
+        "    K = len(all_weights) - 1\n"
+        "    dW, dB = [None] * (K + 1), [None] * (K + 1)\n"
+        "    delta = all_f[K] - y\n"
+        "    for k in range(K, -1, -1):\n"
+        "        dW[k], dB[k] = delta @ all_h[k].T, delta.copy()\n"
+        "        if k > 0:\n"
+        "            delta = np.sign(all_f[k - 1]) * (all_weights[k].T @ delta)\n"
+        "    return dW, dB\n")  # fmt: skip
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_markdown_cell("# 7.2"), nbformat.v4.new_code_cell(cell)]
+    path = tmp_path / "7_2.ipynb"
+    nbformat.write(notebook, path)
+    function = run_notebook(str(path)).namespace["backward_pass"]
+    line = likely_line(function, check_backward(function).story.chain.first)
+    assert line.startswith("7_2.ipynb, cell ") and line.endswith(
+        "delta = np.sign(all_f[k - 1]) * (all_weights[k].T @ delta)")

@@ -45,6 +45,7 @@ def _stores_into(node, name) -> bool:
         return False
     if isinstance(node, (ast.Assign, ast.AugAssign)):
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        targets = [e for t in targets for e in (t.elts if isinstance(t, ast.Tuple) else [t])]
         return any(isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name) and t.value.id == name
                    for t in targets)  # fmt: skip
     call = node.value if isinstance(node, ast.Expr) else None
@@ -53,10 +54,12 @@ def _stores_into(node, name) -> bool:
 
 
 def _bound(fn, source: str) -> set:
-    """``source`` and the names bound to one of its entries (W = all_weights[k])."""
+    """``source`` and the names bound to one of its entries, as they are (W = all_weights[k])."""
     names = {source}
     for node in ast.walk(fn):
-        if isinstance(node, ast.Assign) and re.search(rf"\b{source}\s*\[", ast.unparse(node.value)):
+        value = getattr(node, "value", None)
+        if (isinstance(node, ast.Assign) and isinstance(value, ast.Subscript)
+                and isinstance(value.value, ast.Name) and value.value.id == source):  # fmt: skip
             names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
     return names
 
@@ -87,7 +90,7 @@ def _score(link, text: str, node, returned, names) -> int:
     score += (3 if elementwise else 1) * bool(masked)
     score += 2 if elementwise and masked and mentions_weights else 0
     if link.code in ("rescaled", "constant") and re.search(r"norm|/", text):
-        score += 3
+        score += 9  # the statement that rescales, not the step before it
     return score if score >= 2 or elementwise else 0
 
 
