@@ -54,7 +54,7 @@ def _stores_into(node, name) -> bool:
 
 
 def _bound(fn, source: str) -> set:
-    """``source`` and the names bound to one of its entries, as they are (W = all_weights[k])."""
+    """``source`` and the names bound to one of its entries as they are (W = all_weights[k])."""
     names = {source}
     for node in ast.walk(fn):
         value = getattr(node, "value", None)
@@ -62,6 +62,22 @@ def _bound(fn, source: str) -> set:
                 and isinstance(value.value, ast.Name) and value.value.id == source):  # fmt: skip
             names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
     return names
+
+
+def _masks(fn, weights: set) -> set:
+    """The names bound to something made of all_f alone (f = all_f[k - 1], s = sigmoid(all_f[k - 1])):
+    never a name also bound to something made with the weights or the target (delta)."""
+    made, mixed = set(), set()
+    for node in ast.walk(fn):
+        if not isinstance(node, ast.Assign):
+            continue
+        text = ast.unparse(node.value)
+        names = {t.id for t in node.targets if isinstance(t, ast.Name)}
+        if any(re.search(rf"\b{re.escape(n)}\b", text) for n in weights | {"y"}):
+            mixed |= names
+        elif re.search(r"\ball_f\b", text):
+            made |= names
+    return made - mixed
 
 
 def _score(link, text: str, node, returned, names) -> int:
@@ -82,6 +98,8 @@ def _score(link, text: str, node, returned, names) -> int:
         return max(score - mentions_weights, 0)
     if all(re.search(rf"\b{name}\b", text) for name in ("all_weights", "all_f", "all_h")):
         return 0  # a call that passes the arguments along
+    if re.search(r"\by\b", text):
+        return 0  # the top's statement
     elementwise = link.slope is not None or link.code == "boolean"
     score = 2 * mentions_weights + bool(re.search(r"\.T\b|transpose", text))
     if link.code == "weight_gradient" and re.search(rf"\b(d[wW]\w*|\w*dl_dweights\w*|{w_name})\b", text):
@@ -100,7 +118,8 @@ def likely_line(function, link) -> str | None:
     if found is None:
         return None
     fn, lines, start, filename = found
-    returned, names = _returned(fn), (_bound(fn, "all_weights"), _bound(fn, "all_f"))
+    weights = _bound(fn, "all_weights")
+    returned, names = _returned(fn), (weights, _bound(fn, "all_f") | _masks(fn, weights))
     best = None
     statements = [n for n in ast.walk(fn) if isinstance(n, (ast.Assign, ast.AugAssign, ast.Expr, ast.Return))]
     for node in sorted(statements, key=lambda n: n.lineno):
