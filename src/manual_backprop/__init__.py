@@ -73,6 +73,12 @@ from .derivative_check import DERIVATIVES, DerivativeReport, check_derivative  #
 
 __all__ += ["DERIVATIVES", "DerivativeReport", "check_derivative"]
 
+from .user_check import assert_gradient_correct, check_gradient, check_loss_and_grad  # noqa: E402
+from .user_report import GradientReport  # noqa: E402
+from .vjp_check import check_vjp  # noqa: E402
+
+__all__ += ["GradientReport", "assert_gradient_correct", "check_gradient", "check_loss_and_grad", "check_vjp"]
+
 
 def __getattr__(name: str) -> str:
     if name == "__version__":  # read from the installed metadata (pyproject's version) on first access only

@@ -26,6 +26,8 @@ examples:
   manual-backprop check --backward my_notebook.py:backward_pass
   manual-backprop check --forward 7_2_Backpropagation.ipynb:compute_network_output --timeout 5
   manual-backprop check --backward mypackage.grads:backward --batch 3
+  manual-backprop check --gradient model.py:loss_fn,grad_fn --params params.npz
+  manual-backprop check --vjp layers.py:affine_forward,affine_backward --inputs inputs.npz
 """
 
 
@@ -130,6 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NOTEBOOK.ipynb",
         help="run the notebook and grade every function it defines (compute_network_output, backward_pass)",
     )
+    check.add_argument("--gradient", metavar="FILE.py:LOSS,GRAD",
+                       help="check your own grad_fn(params) against loss_fn(params) (with --params FILE.npz)")
+    check.add_argument("--params", metavar="FILE.npz", help="the parameters for --gradient, by leaf name")
+    check.add_argument("--vjp", metavar="FILE.py:FORWARD,BACKWARD",
+                       help="check your own layer's backward(dout, cache) (with --inputs FILE.npz)")
+    check.add_argument("--inputs", metavar="FILE.npz", help="the layer's inputs for --vjp, in order")
     check.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
                        help="time limit per call of your code, and per notebook cell (30)")
     check.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
@@ -350,6 +358,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
+        if args.gradient or args.vjp or args.params or args.inputs:
+            from .user_cli import run_user_check
+
+            return run_user_check(args, sys.stdout)
         if args.backward or args.forward or args.notebook:
             return _run_grading(args, sys.stdout)
         if args.timeout is not None:

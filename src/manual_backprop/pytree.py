@@ -56,7 +56,7 @@ def flatten(tree, name: str = "params") -> tuple[list[str], list[np.ndarray], St
             return Structure("dict", keys, tuple(walk(node[k], _join(path, str(k))) for k in keys))
         if isinstance(node, (list, tuple)) and not is_array(node):
             if not node:
-                raise ValueError(f"{name}: {shown} is an empty {type(node).__name__}: give at least one array")
+                raise ValueError(f"{name}: {shown} is an empty {type(node).__name__}: give at least 1 array")
             kind = "tuple" if isinstance(node, tuple) else "list"
             return Structure(kind, tuple(range(len(node))),
                              tuple(walk(v, _join(path, i)) for i, v in enumerate(node)))  # fmt: skip
@@ -157,7 +157,8 @@ def tree_from_names(named: Mapping) -> object:
     root: dict = {}
     for full, array in named.items():
         parts = [int(i) if i else key for i, key in _PART.findall(full)]
-        if not parts or "".join(f"[{p}]" if isinstance(p, int) else p for p in parts) != full.replace(".", ""):
+        spelled = "".join(f"[{p}]" if isinstance(p, int) else p for p in parts)
+        if not parts or spelled != full.replace(".", ""):
             raise ValueError(f"cannot read the leaf name {full!r}: use keys like W1, [0] or layers[0].W")
         node = root
         for part in parts[:-1]:

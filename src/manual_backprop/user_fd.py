@@ -58,7 +58,8 @@ class FlatLoss:
     def tree(self, theta: np.ndarray):
         """The parameters tree at ``theta`` (float64 arrays, views of a copy of ``theta``)."""
         theta = np.array(theta, dtype=np.float64, copy=True)
-        leaves = [theta[a:b].reshape(shape) for a, b, shape in zip(self.bounds, self.bounds[1:], self.shapes)]
+        pieces = zip(self.bounds, self.bounds[1:], self.shapes, strict=False)
+        leaves = [theta[a:b].reshape(shape) for a, b, shape in pieces]
         return unflatten(self.structure, leaves)
 
     def raw(self, theta: np.ndarray):
@@ -222,18 +223,22 @@ def directional_fd(flat: FlatLoss, theta: np.ndarray, eps: float, directions: np
     t1 = default_step(dtype, "central")
     values, allowance, excluded = [], [], []
     for u in directions:
-        quotients, magnitude = [], abs(base_loss)
+        quotients, gaps, magnitude = [], [], abs(base_loss)
         for t in (t1, t1 * USER_FD_SHRINK):
             plus, minus = flat(theta + t * u), flat(theta - t * u)
             quotients.append((plus - minus) / (2 * t))
+            gaps.append((plus - 2 * base_loss + minus) / t)  # forward minus backward quotient
             magnitude = max(magnitude, abs(plus), abs(minus))
         floor = USER_FD_ULPS * eps * magnitude / (t1 * USER_FD_SHRINK)
         moved = abs(quotients[0] - quotients[1])
+        bent = abs(gaps[1] - USER_FD_SHRINK * gaps[0])  # a smooth line's gap shrinks with the step
         scale = abs(quotients[0]) if gradient is None else float(np.abs(u * gradient).sum())
         values.append(quotients[0])
         allowance.append(floor + moved)
-        # a kink within reach moves the quotient by O(1) of a unit's share; smooth pieces by O(t^2)
-        excluded.append(not (moved <= tol.rtol * abs(quotients[0]) + side.atol * scale + floor))
+        # a kink within reach moves the quotient, or keeps the gap, by O(1) of a unit's share; smooth
+        # pieces by O(t^2)
+        allowed = tol.rtol * abs(quotients[0]) + side.atol * scale + floor
+        excluded.append(not (moved <= allowed and bent <= allowed + 4 * floor))
     return DirectionFd(directions, np.array(values), np.array(allowance), np.array(excluded))
 
 
@@ -241,4 +246,5 @@ def directions_for_leaves(theta: np.ndarray, bounds: list[int], gradient: np.nda
                           count: int = USER_FD_DIRECTIONS) -> list[np.ndarray]:
     """The moves of every leaf (``bounds``: leaf i is ``theta[bounds[i]:bounds[i+1]]``), from ``seed``."""
     rng = generator(seed)
-    return [leaf_directions(theta, lo, hi, gradient, count, rng) for lo, hi in zip(bounds, bounds[1:])]
+    return [leaf_directions(theta, lo, hi, gradient, count, rng)
+            for lo, hi in zip(bounds, bounds[1:], strict=False)]

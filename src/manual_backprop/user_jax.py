@@ -41,7 +41,8 @@ def _differentiable(loss_fn, flat):
     from .pytree import unflatten
 
     def loss_of(theta):
-        leaves = [theta[a:b].reshape(shape) for a, b, shape in zip(flat.bounds, flat.bounds[1:], flat.shapes)]
+        pieces = zip(flat.bounds, flat.bounds[1:], flat.shapes, strict=False)
+        leaves = [theta[a:b].reshape(shape) for a, b, shape in pieces]
         value = loss_fn(unflatten(flat.structure, leaves))
         return value.reshape(()) if getattr(value, "ndim", 0) else value
 
@@ -73,8 +74,8 @@ def jax_witness(loss_fn, flat, theta: np.ndarray, numpy_loss: float, dtype: str,
         if explicit:
             raise ValueError(f"jax_loss_fn failed on JAX arrays: {describe_exception(exc)}") from None
         return JaxWitness(None, None, f"jax: not run (loss_fn failed on JAX arrays: {type(exc).__name__}; "
-                                      "to have jax.grad as a witness, write it with xp = array_namespace(...) "
-                                      "or pass jax_loss_fn)")
+                                      "to have jax.grad as a witness, write it with "
+                                      "xp = array_namespace(...) or pass jax_loss_fn)")
     rtol = LOSS_MATCH_RTOL[dtype]
     if not abs(value - numpy_loss) <= rtol * max(abs(numpy_loss), abs(value)) + 1e-300:
         message = (f"{who} on JAX arrays gives the loss {value!r}, loss_fn gives {numpy_loss!r} (beyond rtol "

@@ -65,24 +65,31 @@ class GradientReport:
         what = "check_vjp" if self.kind == "vjp" else "check_gradient"
         count = f"{self.parameters:,} {'input entries' if self.kind == 'vjp' else 'parameters'}"
         return (f"{what}: {'ok' if self.ok else 'FAIL'}  (witnesses: {', '.join(self.witnesses)}; reference: "
-                f"{self.reference}; {count} in {len(self.rows)} {'leaf' if len(self.rows) == 1 else 'leaves'}, {'/'.join(self.dtypes)})")
+                f"{self.reference}; {count} in {len(self.rows)} {'leaf' if len(self.rows) == 1 else 'leaves'}"
+                ", "
+                f"{'/'.join(self.dtypes)})")
 
     def __str__(self) -> str:
-        lines = [("leaf", "shape", "max abs err", "max rel err", "worst at", "expected", "actual", "excl", "")]
+        lines = [("leaf", "shape", "max abs err", "max rel err", "worst at", "expected", "actual", "excl",
+                  "")]
         for r in self.rows:
             verdict = "ok" if r.ok else "FAIL" + (f" ({r.message})" if r.message else "")
+            if r.ok and r.excluded and not r.compared:
+                verdict = "not compared (every entry excluded)"
             if r.one_sided:
                 verdict += f" ({r.one_sided} at a kink)"
+            worst = "" if r.worst_index is None else ",".join(map(str, r.worst_index))
             lines.append((r.name, "x".join(map(str, r.shape)) or "()", fmt(r.max_abs_error),
-                          fmt(r.max_rel_error), "" if r.worst_index is None else ",".join(map(str, r.worst_index)),
+                          fmt(r.max_rel_error), worst,
                           fmt(r.expected_value), fmt(r.actual_value), str(r.excluded), verdict))  # fmt: skip
         out = [self.title(), render_table(lines)]
         out += [f"diagnosis: {text}" for _, text in self.diagnoses]
         out += [f"warning: {text}" for text in self.warnings]
         out += [f"note: {text}" for text in self.notes]
         if self.excluded:
-            out.append(f"note: {self.excluded} entries excluded: the loss is not smooth within the step there "
-                       "(a kink nearby); not compared, never called a bug")
+            what = "directions" if self.fd == "directional" else "entries"
+            out.append(f"note: {self.excluded} {what} excluded: the loss is not smooth within the step "
+                       "there (a kink nearby); not compared, never called a bug")
         return "\n".join(out)
 
     def to_dict(self) -> dict:

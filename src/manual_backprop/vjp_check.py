@@ -31,7 +31,8 @@ def _output(result, who: str = "forward"):
         array = None
     if array is None or array.dtype.kind not in "fiu":
         shown = "its output (the first of the pair)" if cached else "an array"
-        raise TypeError(f"{who} must return an array or a pair (out, cache); {shown} is a {type(out).__name__}")
+        raise TypeError(f"{who} must return an array or a pair (out, cache); {shown} is a "
+                        f"{type(out).__name__}")
     return out, cached, result[1] if cached else None
 
 
