@@ -74,8 +74,14 @@ def _compare_leaf(i, name, expected, actual, *, include, rtol, atol, allowance, 
         atol_e = atol_e + allowance / scale
     if dtype == "float32":
         expected = expected.astype(np.float32)
+    if expected.ndim == 0:  # compared as one entry of shape (1,), reported with the leaf's shape ()
+        actual = given.reshape(1) if given is not None and given.shape == () else actual
+        expected, rtol_e, atol_e = expected.reshape(1), rtol_e.reshape(1), atol_e.reshape(1)
+        include = None if include is None else include.reshape(1)
     row = compare_tensors([TensorPair(i, "tensor", expected, actual, include, rtol_e, atol_e, one_sided)],
                           scale=scale)[0]  # fmt: skip
+    if row.shape == (1,) and given is not None and given.shape == ():
+        row = replace(row, shape=(), actual_shape=(), worst_index=None if row.worst_index is None else ())
     return replace(row, key=name)
 
 
