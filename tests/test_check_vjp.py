@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 import pytest
-from zoo import hand_written as hw
 
 from manual_backprop import check_vjp
+from zoo import hand_written as hw
 
 
 def _layers(rng):
@@ -28,8 +28,9 @@ def _layers(rng):
                         (rng.standard_normal((2, 2, 4, 4)), rng.standard_normal((3, 2, 2, 2)),
                          rng.standard_normal(3)), "flip", ("[1]",)),
         "rnn step": (hw.rnn_step_forward, hw.rnn_step_backward,
-                     (rng.standard_normal((3, 4)), rng.standard_normal((3, 5)), 0.5 * rng.standard_normal((4, 5)),
-                      0.5 * rng.standard_normal((5, 5)), rng.standard_normal(5)), "wh_next", ("[3]",)),
+                     (rng.standard_normal((3, 4)), rng.standard_normal((3, 5)),
+                      0.5 * rng.standard_normal((4, 5)), 0.5 * rng.standard_normal((5, 5)),
+                      rng.standard_normal(5)), "wh_next", ("[3]",)),
     }  # fmt: skip
 
 
