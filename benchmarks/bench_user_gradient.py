@@ -154,8 +154,9 @@ def main(argv=None) -> int:
         rows.append({"tool": name, "first_s": first, "median_s": median, "right_passes": bool(right_ok),
                      "bug_caught": not bug_ok, "bug_message": named})
         print(f"{name}: {median:.3f} s", file=sys.stderr, flush=True)
+    large = large_net(args.repeats)
     if args.json:
-        print(json.dumps({"parameters": count, "rows": rows}, indent=1))
+        print(json.dumps({"parameters": count, "rows": rows, "large": large}, indent=1))
         return 0
     print(f"{count:,} parameters, float64; bug: db2 not divided by N (only b2 wrong)\n")
     print("| tool | first call | median | right passes | bug caught | what the failure names |")
@@ -163,7 +164,36 @@ def main(argv=None) -> int:
     for r in rows:
         print(f"| {r['tool']} | {r['first_s']:.2f} s | {r['median_s']:.2f} s | {r['right_passes']} | "
               f"{r['bug_caught']} | {r['bug_message']} |")
+    print(f"\n{large['parameters']:,} parameters (784-256-10, NumPy loss): the coordinate sweep would take "
+          "about "
+          f"{large['estimate_s']:.0f} s, so check_gradient differences each leaf along 2 directions: "
+          f"{large['median_s']:.2f} s (median), right passes: {large['right_passes']}, bug caught at "
+          f"{large['bug_message']}")
     return 0
+
+
+def large_net(repeats: int) -> dict:
+    """The directional fallback: a 784-256-10 net (203,530 parameters), the NumPy loss."""
+    from manual_backprop import check_gradient
+    from manual_backprop.user_fd import sweep_seconds
+
+    rng = np.random.default_rng(1)
+    params = {"W1": 0.05 * rng.standard_normal((784, 256)), "b1": 0.1 * rng.standard_normal(256),
+              "W2": 0.05 * rng.standard_normal((256, 10)), "b2": 0.1 * rng.standard_normal(10)}  # fmt: skip
+    X, y = rng.standard_normal((64, 784)), rng.integers(0, 10, 64)
+
+    def run(bug=None):
+        report = check_gradient(lambda p: two_layer_loss_numpy(p, X, y),
+                                lambda p: two_layer_grads(p, X, y, bug=bug), params)
+        return report
+
+    right, _, median = timed(run, repeats)
+    wrong = run("sum")
+    start = time.perf_counter()
+    two_layer_loss_numpy(params, X, y)
+    one = time.perf_counter() - start
+    return {"parameters": right.parameters, "fd": right.fd, "median_s": median, "right_passes": right.ok,
+            "estimate_s": sweep_seconds(right.parameters, one), "bug_message": ", ".join(wrong.failing)}
 
 
 if __name__ == "__main__":

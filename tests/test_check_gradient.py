@@ -236,3 +236,26 @@ def test_leaf_names_round_trip_through_an_npz_style_mapping(rng):
 def test_bad_params_are_refused_naming_the_leaf(params, words):
     with pytest.raises((TypeError, ValueError), match=words):
         check_gradient(lambda p: 0.0, lambda p: p, params)
+
+
+def test_a_loss_computing_in_float32_is_differenced_at_float32_steps(rng):
+    params, X, y = two_layer_params(rng, dtype=np.float32)
+
+    def loss32(p):
+        return two_layer_loss_numpy({k: np.asarray(v, np.float32) for k, v in p.items()}, X, y)
+
+    assert _check(lambda p, X, y: loss32(p), params, X, y).ok
+    wrong = _check(lambda p, X, y: loss32(p), params, X, y, "no_reg")
+    assert wrong.failing == ("W1",) and "lambda = 1/20" in wrong.diagnosis("W1")
+    assert any("differenced at float32 steps" in note for note in wrong.notes)
+
+
+def test_finite_differences_disagreeing_with_jax_are_a_warning_naming_the_leaf(net):
+    params, X, y = net
+    b2 = params["b2"].copy()
+
+    def other(p):  # the same value at params, another gradient in b2
+        return two_layer_loss(p, X, y) + 0.3 * (p["b2"] - b2).sum()
+
+    report = _check(two_layer_loss_numpy, params, X, y, jax_loss_fn=other)
+    assert len(report.warnings) == 1 and report.warnings[0].startswith("b2: finite differences disagree")

@@ -19,7 +19,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from .tolerances import FACTOR_RTOL, MIN_SUPPORT, agree, tolerance_for
+from .tolerances import FACTOR_RTOL, MIN_SUPPORT, agree, param_rtol, tolerance_for
 
 MAX_N = 100_000  # the largest batch size (or count) a factor 1/N is read as
 
@@ -31,25 +31,25 @@ def _close(actual, candidate, include, tol, scale, allowance) -> bool:
     return bool(np.all(ok[include]))
 
 
-def describe_factor(c: float) -> str:
-    """c in words: "1/64", "2", "-1", or the number."""
+def describe_factor(c: float, rtol: float = FACTOR_RTOL) -> str:
+    """c in words: "1/64", "2", "-1", a fraction, or the number (named within ``rtol``, relatively)."""
     for value, text in ((2.0, "2"), (0.5, "1/2"), (-1.0, "-1")):
-        if abs(c - value) <= FACTOR_RTOL * abs(value):
+        if abs(c - value) <= rtol * abs(value):
             return text
     if c and abs(c) < 1:
         n = round(1 / c)
-        if n and abs(1 / c - n) <= FACTOR_RTOL * abs(n):
+        if n and abs(1 / c - n) <= rtol * abs(n):
             return f"1/{n}" if n > 0 else f"-1/{-n}"
     if abs(c) >= 1:
         n = round(c)
-        if abs(c - n) <= FACTOR_RTOL * abs(n):
+        if abs(c - n) <= rtol * abs(n):
             return str(n)
-    return str(Fraction(c).limit_denominator(1000)) if abs(c - float(Fraction(c).limit_denominator(1000))) \
-        <= FACTOR_RTOL * abs(c) else f"{c:.6g}"
+    fraction = Fraction(c).limit_denominator(1000)
+    return str(fraction) if abs(c - float(fraction)) <= rtol * abs(c) else f"{c:.6g}"
 
 
-def _factor_story(name: str, c: float) -> str:
-    shown = describe_factor(c)
+def _factor_story(name: str, c: float, rtol: float) -> str:
+    shown = describe_factor(c, rtol)
     if "/" in shown and not shown.startswith("-") and 1 < round(1 / c) <= MAX_N and shown != "1/2":
         n = round(1 / c)
         return (f"{name} is {shown} times the right gradient: a mean over N = {n} where the loss sums "
@@ -69,6 +69,7 @@ def diagnose_leaf(name: str, actual, expected, theta, *, others=None, include=No
     leaves; ``include``: the compared entries (None: all); ``allowance``: absolute per-entry allowance of
     the reference (a finite-difference floor)."""
     tol = tolerance_for(dtype, "diagnosis")
+    rtol = param_rtol(dtype)  # how closely a factor read off the numbers must be 1/N, 2, ... to be named
     expected = np.asarray(expected, np.float64)
     try:
         actual = np.asarray(actual, np.float64)
@@ -93,17 +94,17 @@ def diagnose_leaf(name: str, actual, expected, theta, *, others=None, include=No
         return f"{name} is the transpose of the right gradient: the product was taken in the other order"
     if support >= MIN_SUPPORT:
         c = float(np.vdot(a, e) / np.vdot(e, e))
-        if abs(c - 1) > FACTOR_RTOL and np.isfinite(c) and c and _close(actual, c * expected, include, tol,
+        if abs(c - 1) > rtol and np.isfinite(c) and c and _close(actual, c * expected, include, tol,
                                                                           scale, allowance):
-            if abs(c + 1) <= FACTOR_RTOL:
+            if abs(c + 1) <= rtol:
                 return f"{name} has the sign flipped: it is minus the right gradient"
-            return _factor_story(name, c)
+            return _factor_story(name, c, rtol)
     theta = np.asarray(theta, np.float64)
     t, d = theta[include], a - e
     if np.count_nonzero(t) >= MIN_SUPPORT and np.any(d):
         c = float(np.vdot(d, t) / np.vdot(t, t))
         if c and np.isfinite(c) and _close(actual, expected + c * theta, include, tol, scale, allowance):
-            shown = describe_factor(abs(c))
+            shown = describe_factor(abs(c), rtol)
             if c < 0:
                 return (f"{name} differs from the right gradient by exactly c * theta with c = -{shown}: the "
                         f"L2 term's gradient lambda * theta is missing (lambda = {shown})")

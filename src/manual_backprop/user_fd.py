@@ -118,7 +118,9 @@ def coordinate_fd(flat: FlatLoss, theta: np.ndarray, eps: float, *, batch=None) 
     P = theta.size
     base = default_step(dtype, "central")
     step = base * np.maximum(1.0, np.abs(theta))
-    base_loss = flat(theta)
+    # the unmoved loss by the same evaluation as the moved ones: their roundings then match
+    base_loss = flat(theta) if batch is None else float(flat.moves(theta, np.zeros(1, int), np.zeros(1),
+                                                                   batch)[0])
     if not np.isfinite(base_loss):
         raise ValueError(f"loss_fn returned {base_loss} at params: the loss must be finite to be differenced")
     index = np.arange(P)
@@ -177,10 +179,9 @@ def sweep_seconds(parameters: int, seconds_per_call: float) -> float:
     return (4 * parameters + 1) * seconds_per_call
 
 
-def use_directions(parameters: int, seconds_per_call: float, batched: bool) -> bool:
-    """Whether the sweep would take longer than ``USER_FD_SECONDS`` (a batched loss is taken to be ~10x
-    cheaper per evaluation than its timed single call)."""
-    return sweep_seconds(parameters, seconds_per_call / (10 if batched else 1)) > USER_FD_SECONDS
+def use_directions(parameters: int, seconds_per_call: float) -> bool:
+    """Whether the sweep would take longer than ``USER_FD_SECONDS``."""
+    return sweep_seconds(parameters, seconds_per_call) > USER_FD_SECONDS
 
 
 class DirectionFd(NamedTuple):

@@ -10,6 +10,7 @@ the exact derivative at the float64 copy of the parameters.
 
 from __future__ import annotations
 
+import time
 from typing import NamedTuple
 
 import numpy as np
@@ -18,6 +19,7 @@ from .tolerances import LOSS_MATCH_RTOL
 from .usercode import describe_exception
 
 CHUNK_ENTRIES = 2**22  # a batch of perturbed parameter vectors holds at most this many float64 (32 MiB)
+CHUNK_WIDTH = 256  # and at most this many vectors: a small batch compiles fast and wastes little padding
 
 
 class JaxWitness(NamedTuple):
@@ -97,19 +99,30 @@ def _batched(loss_of, size: int):
     def many(theta, index, delta):
         return jax.vmap(lambda i, d: loss_of(theta.at[i].add(d)))(index, delta)
 
-    chunk = max(1, CHUNK_ENTRIES // max(size, 1))
+    width = max(1, min(CHUNK_WIDTH, CHUNK_ENTRIES // max(size, 1)))  # one compiled shape for every call
 
     def batch(theta, index, delta):
         out = np.empty(len(index))
         with _x64():
             point = jnp.asarray(theta, dtype=jnp.float64)
-            for start in range(0, len(index), chunk):
-                stop = min(start + chunk, len(index))
-                width = chunk if len(index) > chunk else stop - start  # one compiled shape per sweep
+            for start in range(0, len(index), width):
+                stop = min(start + width, len(index))
                 i = np.zeros(width, np.int64)
                 d = np.zeros(width)
                 i[: stop - start], d[: stop - start] = index[start:stop], delta[start:stop]
                 out[start:stop] = np.asarray(many(point, i, d))[: stop - start]
         return out
 
+    batch.width = width
     return batch
+
+
+def batch_seconds(batch, theta: np.ndarray) -> float:
+    """Seconds per evaluation through ``batch``: one call compiles, the next (``batch.width`` moves) is
+    timed."""
+    index = np.arange(batch.width) % theta.size
+    delta = np.zeros(batch.width)
+    batch(theta, index, delta)
+    start = time.perf_counter()
+    batch(theta, index, delta)
+    return (time.perf_counter() - start) / batch.width
