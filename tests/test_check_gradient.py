@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from manual_backprop import GradientReport, assert_gradient_correct, check_gradient, check_loss_and_grad
 from manual_backprop.pytree import flatten, leaves_like, tree_from_names
@@ -259,3 +261,18 @@ def test_finite_differences_disagreeing_with_jax_are_a_warning_naming_the_leaf(n
 
     report = _check(two_layer_loss_numpy, params, X, y, jax_loss_fn=other)
     assert len(report.warnings) == 1 and report.warnings[0].startswith("b2: finite differences disagree")
+
+
+@settings(max_examples=6, deadline=None)
+@given(seed=st.integers(0, 2**16), sizes=st.tuples(st.integers(1, 4), st.integers(1, 5), st.integers(2, 4),
+                                                   st.integers(1, 6)))
+def test_properties_untouched_json_safe_and_the_witnesses_agree(seed, sizes):
+    D, H, C, N = sizes
+    params, X, y = two_layer_params(np.random.default_rng(seed), D=D, H=H, C=C, N=N)
+    before = {k: v.copy() for k, v in params.items()}
+    for v in params.values():
+        v.flags.writeable = False
+    report = _check(two_layer_loss, params, X, y)
+    assert report.ok and report.witnesses == ("finite differences", "jax") and not report.warnings, report
+    assert all(np.array_equal(params[k], before[k]) for k in params)
+    json.dumps(report.to_dict(), allow_nan=False)

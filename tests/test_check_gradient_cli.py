@@ -28,6 +28,9 @@ MODEL = textwrap.dedent("""
         r = X @ params["w"] + params["b"] - t
         return {"w": X.T @ r, "b": r.sum() / len(t)}
 
+    def grad_fn_raises(params):
+        return {"w": X.T @ params["missing"], "b": 0.0}
+
     def affine_forward(x, w):
         return x @ w, (x, w)
 
@@ -88,3 +91,9 @@ def test_usage_errors_exit_2_in_one_line(files, capsys, arguments, words):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert words in err and err.count("\n") == 1
+
+
+def test_a_grad_fn_that_raises_exits_1_naming_the_error(files, capsys):
+    model, params, _ = files
+    assert main(["check", "--gradient", f"{model}:loss_fn,grad_fn_raises", "--params", str(params)]) == 1
+    assert "your code raised KeyError" in capsys.readouterr().err
