@@ -62,10 +62,9 @@ def read_npz(path: str, option: str) -> dict:
 def _in_order(arrays: dict) -> tuple:
     """Inputs in positional order: ``arr_<i>`` or ``[<i>]`` keys by number, other keys in the file's order."""
     for pattern in (r"arr_(\d+)", r"\[(\d+)\]"):
-        found = [re.fullmatch(pattern, k) for k in arrays]
-        if all(found):
-            return tuple(arrays[k] for _, k in sorted((int(m.group(1)), k) for m, k in zip(found, arrays,
-                                                                                            strict=True)))
+        numbers = [int(m.group(1)) if (m := re.fullmatch(pattern, k)) else -1 for k in arrays]
+        if min(numbers) >= 0:
+            return tuple(arrays[k] for _, k in sorted(zip(numbers, arrays, strict=True)))
     return tuple(arrays.values())
 
 

@@ -113,7 +113,7 @@ def _batched(loss_of, size: int):
                 out[start:stop] = np.asarray(many(point, i, d))[: stop - start]
         return out
 
-    batch.width = width
+    batch.width = width  # type: ignore[attr-defined]
     return batch
 
 
