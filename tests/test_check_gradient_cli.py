@@ -28,6 +28,10 @@ MODEL = textwrap.dedent("""
         r = X @ params["w"] + params["b"] - t
         return {"w": X.T @ r, "b": r.sum() / len(t)}
 
+    def noisy_loss_fn(params):
+        print("loss called")
+        return loss_fn(params)
+
     def grad_fn_raises(params):
         return {"w": X.T @ params["missing"], "b": 0.0}
 
@@ -97,3 +101,11 @@ def test_a_grad_fn_that_raises_exits_1_naming_the_error(files, capsys):
     model, params, _ = files
     assert main(["check", "--gradient", f"{model}:loss_fn,grad_fn_raises", "--params", str(params)]) == 1
     assert "your code raised KeyError" in capsys.readouterr().err
+
+
+def test_what_the_users_code_prints_does_not_spoil_the_json(files, capfd):
+    model, params, _ = files
+    argv = ["check", "--gradient", f"{model}:noisy_loss_fn,grad_fn", "--params", str(params), "--json"]
+    assert main(argv) == 0
+    captured = capfd.readouterr()
+    assert json.loads(captured.out)["ok"] is True and "loss called" in captured.err

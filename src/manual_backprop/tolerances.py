@@ -359,3 +359,6 @@ USER_FD_DIRECTIONS = 2
 # both are float64 evaluations of one formula, good to ~1e-13 relative; float32 losses to ~1e-6. A
 # different function (a missing term, another mean) differs at the first digits.
 LOSS_MATCH_RTOL = {"float64": 1e-8, "float32": 1e-4}
+# A factor c across a leaf is read as 1/N (a mean where the loss sums) or N (the reverse) for N up to this:
+# batch sizes and counts; a larger integer is more likely a scale of the data than a reduction.
+MAX_N = 100_000

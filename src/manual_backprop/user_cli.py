@@ -22,7 +22,7 @@ import numpy as np
 from .loading import load
 from .pytree import tree_from_names
 from .report import SCHEMA_VERSION
-from .usercode import describe_exception
+from .usercode import describe_exception, stdout_to_stderr
 
 NETWORK_OPTIONS = ("depth", "width", "input_dim", "output_dim", "fd", "step", "backward", "forward",
                    "notebook", "timeout")
@@ -103,7 +103,8 @@ def run_user_check(args, out=None) -> int:
         def run():
             return check_vjp(forward, backward, inputs, seed=args.seed)
     try:
-        report = run()
+        with stdout_to_stderr():  # what the user's code prints must not spoil our stdout (--json)
+            report = run()
     except (ValueError, TypeError):
         raise
     except Exception as exc:  # noqa: BLE001 (the user's function raised: its gradient is not checked, exit 1)

@@ -19,9 +19,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from .tolerances import FACTOR_RTOL, MIN_SUPPORT, agree, param_rtol, tolerance_for
-
-MAX_N = 100_000  # the largest batch size (or count) a factor 1/N is read as
+from .tolerances import FACTOR_RTOL, MAX_N, MIN_SUPPORT, agree, param_rtol, tolerance_for
 
 
 def _close(actual, candidate, include, tol, scale, allowance) -> bool:

@@ -15,11 +15,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .limits import CHUNK_ENTRIES, CHUNK_WIDTH
 from .tolerances import LOSS_MATCH_RTOL
 from .usercode import describe_exception
-
-CHUNK_ENTRIES = 2**22  # a batch of perturbed parameter vectors holds at most this many float64 (32 MiB)
-CHUNK_WIDTH = 256  # and at most this many vectors: a small batch compiles fast and wastes little padding
 
 
 class JaxWitness(NamedTuple):
