@@ -276,3 +276,11 @@ def test_properties_untouched_json_safe_and_the_witnesses_agree(seed, sizes):
     assert report.ok and report.witnesses == ("finite differences", "jax") and not report.warnings, report
     assert all(np.array_equal(params[k], before[k]) for k in params)
     json.dumps(report.to_dict(), allow_nan=False)
+
+
+def test_a_missing_leaf_along_directions_fails_that_leaf_only(net):
+    params, X, y = net
+    report = _check(two_layer_loss_numpy, params, X, y, "missing", fd="directional")
+    assert report.failing == ("b2",) and "without 'b2'" in str(report)
+    transposed = _check(two_layer_loss_numpy, params, X, y, "transpose", fd="directional")
+    assert transposed.failing == ("W2",) and "wrong shape" in str(transposed)

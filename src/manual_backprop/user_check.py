@@ -86,10 +86,8 @@ def _compare_leaf(i, name, expected, actual, *, include, rtol, atol, allowance, 
 
 
 def _directional_row(i, name, shape, fd, gradient, rtol, atol) -> TensorComparison:
-    """A leaf judged along its directions: expected dL/dt by differences, actual u . g."""
-    if gradient is None:
-        return TensorComparison(i, "tensor", shape, None, None, None, None, None, None, False,
-                                message="no gradient of this shape to compare", key=name)  # fmt: skip
+    """A leaf judged along its directions: expected dL/dt by differences, actual u . g (``gradient``: the
+    whole vector, of which the leaf's directions read only the leaf)."""
     keep = ~fd.excluded
     e, a = fd.values, fd.directions @ gradient
     magnitude = np.abs(fd.directions * gradient).sum(axis=1)
@@ -190,6 +188,52 @@ def _fd_witness(flat, theta, eps, mode, batch, bounds, user_vector, seed, notes)
     return mode, coordinate_fd(flat, theta, eps)
 
 
+def _coordinate_row(i, leaf, actual, ref, fd_leaf, fd_dtype, dtype, rtol, atol):
+    """A leaf against jax (``ref``; the sweep then cross-checks jax) or the coordinate sweep: ``(row,
+    warning or None, (reference, compared entries, allowance))``."""
+    values, other, kink, excluded, allowance = fd_leaf
+    side = tolerance_for(fd_dtype, "forward")
+    include = ~excluded
+    if ref is None:
+        row = _compare_leaf(i, leaf, np.where(include, values, 0.0), actual,
+                            include=include if not include.all() else None, rtol=rtol, atol=atol,
+                            allowance=allowance, kinks=(kink, (values, other), side), dtype=dtype)
+        return row, None, (values, include, allowance)
+    row = _compare_leaf(i, leaf, ref, actual, include=None, rtol=rtol, atol=atol, allowance=None,
+                        kinks=(kink, (ref, values, other), side), dtype=dtype)
+    fr, fa = _tolerance(fd_dtype, "fd", fd_dtype, None, None)
+    with np.errstate(invalid="ignore"):  # at an exact kink jax may take any value between the one-sided ones
+        between = np.clip(ref, np.fmin(values, other), np.fmax(values, other))
+    cross = _compare_leaf(i, leaf, np.where(kink, between, values), ref, include=include, rtol=fr, atol=fa,
+                          allowance=allowance, kinks=None, dtype="float64")
+    warning = None if cross.ok else (
+        f"{leaf}: finite differences disagree with jax beyond their tolerance (worst at {cross.worst_index}: "
+        f"fd {cross.expected_value:.6g}, jax {cross.actual_value:.6g}); is jax_loss_fn the same loss as "
+        "loss_fn?")
+    return row, warning, (ref, None, None)
+
+
+def _directional_rows(i, leaf, shape, actual, ref, fd, user_vector, jax_gradient, fd_dtype, dtype, rtol,
+                      atol):
+    """A leaf against jax (cross-checked along the leaf's directions) or along its directions alone:
+    ``(row, warning or None)``."""
+    if ref is not None:
+        row = _compare_leaf(i, leaf, ref, actual, include=None, rtol=rtol, atol=atol, allowance=None,
+                            kinks=None, dtype=dtype)
+        side = tolerance_for(fd_dtype, "directional")
+        cross = _directional_row(i, leaf, shape, fd, jax_gradient, side.rtol, side.atol)
+        warning = None if cross.ok else (f"{leaf}: finite differences along a direction disagree with jax "
+                                         f"(fd {cross.expected_value:.6g}, jax {cross.actual_value:.6g})")
+        return row, warning
+    given, problem = (None, actual.message) if isinstance(actual, Missing) else as_gradient_array(actual)
+    if given is None or given.shape != tuple(shape):
+        message = problem or f"wrong shape: expected {tuple(shape)}, got {given.shape}"
+        return TensorComparison(i, "tensor", shape, None if given is None else given.shape, None, None, None,
+                                None, None, False, message=message, key=leaf), None
+    side = tolerance_for(dtype, "directional")
+    return _directional_row(i, leaf, shape, fd, user_vector, side.rtol, side.atol), None
+
+
 def _check(loss_fn, given, names, leaves, structure, *, jax_loss_fn, rtol, atol, seed, fd, who,
            kind="gradient", name="params") -> GradientReport:
     if fd not in FD_MODES:
@@ -225,57 +269,22 @@ def _check(loss_fn, given, names, leaves, structure, *, jax_loss_fn, rtol, atol,
     mode, fd_result = _fd_witness(flat, theta, eps, fd, witness.batch, bounds, user_vector, seed, notes)
     reference = "jax" if jax_ok else "finite differences"
     rows, warnings, diagnoses = [], [], []
-    refs = {}
+    refs: dict = {}  # leaf -> (reference gradient, compared entries, allowance): for the diagnoses
     for i, (leaf, lo, hi) in enumerate(zip(names, bounds, bounds[1:], strict=False)):
         shape, dtype = shapes[i], dtypes[i]
         r, a = _tolerance(dtype, reference, fd_dtype, rtol, atol)
+        ref = jax_gradient[lo:hi].reshape(shape) if jax_ok else None
         if mode == "coordinates":
-            values = fd_result.values[lo:hi].reshape(shape)
-            kink = fd_result.kink[lo:hi].reshape(shape)
-            other = fd_result.other[lo:hi].reshape(shape)
-            allowance = fd_result.allowance[lo:hi].reshape(shape)
-            side = tolerance_for(fd_dtype, "forward")
-            include = ~fd_result.excluded[lo:hi].reshape(shape)
-            if jax_ok:
-                ref = jax_gradient[lo:hi].reshape(shape)
-                row = _compare_leaf(i, leaf, ref, actual[i], include=None, rtol=r, atol=a, allowance=None,
-                                    kinks=(kink, (ref, values, other), side), dtype=dtype)
-                fr, fa = _tolerance(fd_dtype, "fd", fd_dtype, None, None)
-                # at an exact kink jax may take any subgradient: between the one-sided values is agreement
-                with np.errstate(invalid="ignore"):
-                    between = np.clip(ref, np.fmin(values, other), np.fmax(values, other))
-                cross = _compare_leaf(i, leaf, np.where(kink, between, values), ref, include=include, rtol=fr,
-                                      atol=fa, allowance=allowance, kinks=None, dtype="float64")
-                if not cross.ok:
-                    warnings.append(f"{leaf}: finite differences disagree with jax beyond their tolerance "
-                                    f"(worst at {cross.worst_index}: fd {cross.expected_value:.6g}, jax "
-                                    f"{cross.actual_value:.6g}); is jax_loss_fn the same loss as loss_fn?")
-            else:
-                ref = values
-                row = _compare_leaf(i, leaf, np.where(include, values, 0.0), actual[i],
-                                    include=include if not include.all() else None, rtol=r, atol=a,
-                                    allowance=allowance, kinks=(kink, (values, other), side), dtype=dtype)
-            refs[leaf] = (ref, include, None if jax_ok else allowance)
+            fd_leaf = [part[lo:hi].reshape(shape) for part in fd_result[:5]]
+            row, warning, refs[leaf] = _coordinate_row(i, leaf, actual[i], ref, fd_leaf, fd_dtype, dtype, r,
+                                                       a)
         else:
-            gradient = None if user_vector is None else user_vector
-            if jax_ok:
-                ref = jax_gradient[lo:hi].reshape(shape)
-                row = _compare_leaf(i, leaf, ref, actual[i], include=None, rtol=r, atol=a, allowance=None,
-                                    kinks=None, dtype=dtype)
-                side = tolerance_for(fd_dtype, "directional")
-                fr, fa = side.rtol, side.atol
-                cross = _directional_row(i, leaf, shape, fd_result[i], jax_gradient, fr, fa)
-                if not cross.ok:
-                    warnings.append(f"{leaf}: finite differences along a direction disagree with jax (fd "
-                                    f"{cross.expected_value:.6g}, jax {cross.actual_value:.6g})")
+            row, warning = _directional_rows(i, leaf, shape, actual[i], ref, fd_result[i], user_vector,
+                                             jax_gradient, fd_dtype, dtype, r, a)
+            if ref is not None:
                 refs[leaf] = (ref, None, None)
-            else:
-                side = tolerance_for(dtype, "directional")
-                fr, fa = side.rtol, side.atol
-                row = _directional_row(i, leaf, shape, fd_result[i], gradient, fr, fa)
-                if isinstance(actual[i], Missing):
-                    row = replace(row, message=actual[i].message, ok=False)
         rows.append(row)
+        warnings += [warning] if warning else []
     for row in rows:
         if not row.ok and row.name in refs:
             ref, include, allowance = refs[row.name]
@@ -291,14 +300,14 @@ def _check(loss_fn, given, names, leaves, structure, *, jax_loss_fn, rtol, atol,
                           tuple(warnings), tuple(notes), flat.calls)  # fmt: skip
 
 
-def _user_vector(actual, shapes) -> np.ndarray | None:
-    """The user's gradient as one float64 vector, or None when a leaf is missing or misshapen."""
+def _user_vector(actual, shapes) -> np.ndarray:
+    """The user's gradient as one float64 vector (zeros for a leaf missing or misshapen: each leaf's
+    directions move that leaf only, so another leaf's absence does not touch its check)."""
     parts = []
     for value, shape in zip(actual, shapes, strict=True):
-        if isinstance(value, Missing):
-            return None
-        array, _ = as_gradient_array(value)
+        array = None if isinstance(value, Missing) else as_gradient_array(value)[0]
         if array is None or array.shape != tuple(shape) or array.dtype.kind not in "fiu":
-            return None
-        parts.append(np.asarray(array, np.float64).ravel())
+            parts.append(np.zeros(int(np.prod(shape))))
+        else:
+            parts.append(np.asarray(array, np.float64).ravel())
     return np.concatenate(parts)
