@@ -95,3 +95,12 @@ def test_inputs_are_untouched_and_the_report_is_json_safe(rng):
 def test_a_forward_that_returns_no_array_is_refused(rng):
     with pytest.raises(TypeError, match="forward must return an array or a pair"):
         check_vjp(lambda x: "out", lambda d, x: d, (rng.standard_normal(2),))
+
+
+@pytest.mark.parametrize("layer", ["affine", "batch norm", "rnn step"])
+def test_float32_inputs_pass_right_and_fail_wrong(rng, layer):
+    forward, backward, inputs, bug, broken = _layers(rng)[layer]
+    inputs = tuple(a.astype(np.float32) for a in inputs)
+    right = check_vjp(forward, backward, inputs)
+    assert right.ok and right.dtypes == ("float32",), right
+    assert check_vjp(forward, lambda dout, cache: backward(dout, cache, bug), inputs).failing == broken
