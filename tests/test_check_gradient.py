@@ -284,3 +284,22 @@ def test_a_missing_leaf_along_directions_fails_that_leaf_only(net):
     assert report.failing == ("b2",) and "without 'b2'" in str(report)
     transposed = _check(two_layer_loss_numpy, params, X, y, "transpose", fd="directional")
     assert transposed.failing == ("W2",) and "wrong shape" in str(transposed)
+
+
+def test_a_gradient_that_should_be_zero_gets_no_invented_factor():
+    params = {"W": np.ones((2, 2)), "b": np.zeros(3)}
+
+    def loss(p):
+        return float(np.sum(p["W"] ** 2) + np.sum(p["b"] ** 3))  # d/db = 3 b^2 = 0 at b = 0
+
+    report = check_gradient(loss, lambda p: {"W": 2 * p["W"], "b": 3 * p["b"] ** 2 + 1}, params)
+    assert report.failing == ("b",)
+    assert report.diagnosis("b") is None  # the reference is rounding noise there: no "c times" claim
+
+
+def test_the_report_draws_itself_in_a_notebook():
+    params = {"W": np.ones((2, 2))}
+    report = check_gradient(lambda p: float(np.sum(p["W"] ** 2)), lambda p: {"W": 3 * p["W"]}, params)
+    page = report._repr_html_()
+    assert "FAIL" in page and "W" in page and "<script" not in page
+    assert repr(report) == str(report)

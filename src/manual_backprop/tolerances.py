@@ -332,6 +332,9 @@ def param_rtol(dtype) -> float:
 # Independent entries that must agree before a parametric pattern (one number read off the data) is claimed:
 # one entry fixes the parameter, so a claim needs one more; a fixed pattern (no parameter) needs one.
 MIN_SUPPORT = 2
+# A reference entry below this fraction of a leaf's largest value (the user's or the reference's) supports
+# no claim about a user's gradient: a finite difference of a zero gradient is rounding noise (~1e-11).
+SUPPORT_RTOL = 1e-8
 
 # The per-example witness differences each example's loss along every parameter: its cost is that of a full
 # central-difference gradient (fd_limits.fd_cost), paid by a slower per-column path (measured: about 0.5 s

@@ -19,7 +19,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from .tolerances import FACTOR_RTOL, MAX_N, MIN_SUPPORT, agree, param_rtol, tolerance_for
+from .tolerances import FACTOR_RTOL, MAX_N, MIN_SUPPORT, SUPPORT_RTOL, agree, param_rtol, tolerance_for
 
 
 def _close(actual, candidate, include, tol, scale, allowance) -> bool:
@@ -75,7 +75,10 @@ def diagnose_leaf(name: str, actual, expected, theta, *, others=None, include=No
         return None
     include = np.ones(expected.shape, bool) if include is None else include
     scale = float(np.max(np.abs(expected[include]), initial=0.0)) or 1.0
-    support = int(np.count_nonzero(expected[include]))
+    # An entry of the reference far below the leaf's largest value (yours or the reference's) is noise of
+    # the witness (a finite difference of a zero gradient): no support for a claim.
+    yours = float(np.max(np.abs(actual), initial=0.0)) if np.all(np.isfinite(actual)) else scale
+    support = int(np.count_nonzero(np.abs(expected[include]) > SUPPORT_RTOL * max(scale, yours)))
     if expected.ndim == 2 and actual.shape == expected.T.shape and expected.shape != expected.T.shape:
         if _close(actual.T, expected, include, tol, scale, allowance):
             return (f"{name} is the transpose of the right gradient (shape {actual.shape}, expected "

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import display
 from .report import SCHEMA_VERSION
 from .tables import fmt, json_number, render_table
 
 
-@dataclass(frozen=True)
-class GradientReport:
+@dataclass(frozen=True, repr=False)
+class GradientReport(display.Displayed):
     """A user's gradient (``kind`` "gradient") or VJP ("vjp") checked leaf by leaf.
 
     ``rows``: ``compare.TensorComparison`` per leaf, named by path (``row.name``: ``W1``, ``[1]``,
@@ -91,6 +92,9 @@ class GradientReport:
             out.append(f"note: {self.excluded} {what} excluded: the loss is not smooth within the step "
                        "there (a kink nearby); not compared, never called a bug")
         return "\n".join(out)
+
+    def display_table(self) -> display.Table:
+        return display.gradient_table(self)
 
     def to_dict(self) -> dict:
         return {
