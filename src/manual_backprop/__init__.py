@@ -80,6 +80,11 @@ from .report import CaseResult  # noqa: E402
 
 __all__ += ["CaseResult", "DerivativeRow", "ForwardCaseResult", "ForwardReport", "NotebookReport",
             "check_forward", "grade_notebook_here"]
+from .user_check import assert_gradient_correct, check_gradient, check_loss_and_grad  # noqa: E402
+from .user_report import GradientReport  # noqa: E402
+from .vjp_check import check_vjp  # noqa: E402
+
+__all__ += ["GradientReport", "assert_gradient_correct", "check_gradient", "check_loss_and_grad", "check_vjp"]
 
 
 def __getattr__(name: str) -> str:

@@ -16,7 +16,15 @@ import traceback
 import numpy as np
 
 from .interrupt import run_interruptibly
-from .usage import ParseError, Parser, option_hint, target_problem
+from .usage import (
+    ParseError,
+    Parser,
+    non_negative_float,
+    option_hint,
+    positive_float,
+    positive_int,
+    target_problem,
+)
 
 EXAMPLES = """\
 examples:
@@ -29,6 +37,8 @@ examples:
   manual-backprop check --backward my_notebook.py:backward_pass
   manual-backprop check --forward 7_2_Backpropagation.ipynb:compute_network_output --timeout 5
   manual-backprop check --backward mypackage.grads:backward --batch 3
+  manual-backprop check --gradient model.py:loss_fn,grad_fn --params params.npz
+  manual-backprop check --vjp layers.py:affine_forward,affine_backward --inputs inputs.npz
 """
 EXIT_CODES = (  # the README's table is this one (tests/test_cli_edges.py compares them)
     (0, "everything agrees; grading: every case of every graded function passes"),
@@ -51,35 +61,6 @@ class _Version(argparse.Action):
 
         print(f"{parser.prog} {version('manual-backprop')}")
         parser.exit()
-
-
-def _positive_int(minimum, maximum=None):
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        if maximum is not None and value > maximum:
-            raise argparse.ArgumentTypeError(f"must be at most {maximum}, got {value}")
-        return value
-
-    return parse
-
-
-def _positive_float(text, least: str = "> 0"):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (np.isfinite(value) and (value > 0 or (least == ">= 0" and value == 0))):
-        raise argparse.ArgumentTypeError(f"must be a finite number {least}, got {text}")
-    return value
-
-
-def _non_negative_float(text):
-    return _positive_float(text, ">= 0")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,13 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     # Defaults of the network's shape are filled in later (NETWORK_DEFAULTS), so that --backward, which
     # grades on its own battery of networks, can refuse them instead of ignoring them.
-    check.add_argument("--depth", type=_positive_int(0), help="K, the number of hidden layers (5)")
-    check.add_argument("--width", type=_positive_int(1), help="D, units per hidden layer (6)")
-    check.add_argument("--input-dim", type=_positive_int(1), help="D_i (1)")
+    check.add_argument("--depth", type=positive_int(0), help="K, the number of hidden layers (5)")
+    check.add_argument("--width", type=positive_int(1), help="D, units per hidden layer (6)")
+    check.add_argument("--input-dim", type=positive_int(1), help="D_i (1)")
     check.add_argument(
-        "--output-dim", type=_positive_int(1), help="D_o (1; 3 for softmax_cross_entropy)"
+        "--output-dim", type=positive_int(1), help="D_o (1; 3 for softmax_cross_entropy)"
     )
-    check.add_argument("--batch", type=_positive_int(1), default=1, help="N, columns of the input (1)")
+    check.add_argument("--batch", type=positive_int(1), default=1, help="N, columns of the input (1)")
     check.add_argument("--activation", choices=tuple(ACTIVATIONS), default="relu")
     check.add_argument("--loss", choices=LOSSES, help="least_squares (0.5 * sum((out - y)^2)); when grading, "
                        "the one your least_squares_loss or d_loss_d_output computes, if defined")
@@ -122,16 +103,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help="an activation on the output too (a sigmoid network with a quadratic cost)")
     check.add_argument("--reduction", choices=("sum", "mean"), default="sum",
                        help="the loss summed (the notebook's) or averaged over the batch")
-    check.add_argument("--l2", type=_non_negative_float, default=0.0, metavar="L2",
+    check.add_argument("--l2", type=non_negative_float, default=0.0, metavar="L2",
                        help="an L2 penalty (l2 / 2) sum ||Omega_k||^2 on the weights (0)")
-    check.add_argument("--seed", type=_positive_int(0, 2**32 - 1), default=0, help="the notebook's seed (0)")
+    check.add_argument("--seed", type=positive_int(0, 2**32 - 1), default=0, help="the notebook's seed (0)")
     check.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     check.add_argument("--derivative", choices=("gradient", *DERIVATIVES), default="gradient",
                        help="which derivative to check three ways (gradient; see 'Beyond the gradient')")
     check.add_argument("--fd", choices=FD_MODES, help="finite-difference witness (central)")
     check.add_argument(
         "--step",
-        type=_positive_float,
+        type=positive_float,
         default=None,
         help="finite-difference step (default: per dtype and method)",
     )
@@ -154,7 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="with --notebook: count the cases beyond the notebook's task (other input "
                             "and output sizes, batches, exact kinks) toward the verdict; --backward and "
                             "--forward on a .py file or module always count every case")
-    check.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
+    check.add_argument("--gradient", metavar="FILE.py:LOSS,GRAD",
+                       help="check your own grad_fn(params) against loss_fn(params) (with --params FILE.npz)")
+    check.add_argument("--params", metavar="FILE.npz", help="the parameters for --gradient, by leaf name")
+    check.add_argument("--vjp", metavar="FILE.py:FORWARD,BACKWARD",
+                       help="check your own layer's backward(dout, cache) (with --inputs FILE.npz)")
+    check.add_argument("--inputs", metavar="FILE.npz", help="the layer's inputs for --vjp, in order")
+    check.add_argument("--timeout", type=positive_float, metavar="SECONDS",
                        help="time limit per call of your code, and per notebook cell (30)")
     check.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     check.add_argument(
@@ -383,6 +370,10 @@ def _main(argv: list[str]) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
+        if args.gradient or args.vjp or args.params or args.inputs:
+            from .user_cli import run_user_check
+
+            return run_user_check(args, sys.stdout)
         if args.backward or args.forward or args.notebook:
             problem = target_problem(args.notebook, args.backward, args.forward)
             if problem:

@@ -352,3 +352,22 @@ def derivative_table(report, description: str) -> Table:
                                          "excl", "verdict"),
                  rows=rows, notes=tuple(report.notes),
                  status="warn" if report.ok and report.inconclusive else "")
+
+
+def gradient_table(report) -> Table:
+    """A ``GradientReport`` (any user's gradient or VJP): one row per leaf, its diagnosis folded under it."""
+    said = dict(report.diagnoses)
+    rows = tuple(Row((r.name, "x".join(map(str, r.shape)) or "()", fmt(r.max_abs_error).strip(),
+                      fmt(r.max_rel_error).strip(), str(r.excluded), "ok" if r.ok else "FAIL"),
+                     "ok" if r.ok else "fail",
+                     "\n".join(filter(None, [said.get(r.name, ""), _tensor_detail([(report.reference, r)])])))
+                 for r in report.rows)
+    failing = ", ".join(report.failing)
+    verdict = (f"OK: every leaf agrees with {report.reference}" if report.ok
+               else f"FAIL: {failing} {'disagrees' if len(report.failing) == 1 else 'disagree'} with "
+                    f"{report.reference}")
+    story = tuple(f"diagnosis: {text}" for _, text in report.diagnoses)
+    return Table(report.title(), report.ok, verdict, str(report), story=story,
+                 header=(f"witnesses: {', '.join(report.witnesses)}",),
+                 columns=("leaf", "shape", "max abs err", "max rel err", "excl", "verdict"), rows=rows,
+                 notes=tuple(report.warnings) + tuple(report.notes))

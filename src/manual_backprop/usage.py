@@ -15,6 +15,8 @@ import argparse
 import difflib
 import os
 
+import numpy as np
+
 NAMES = {"backward": "backward_pass", "forward": "compute_network_output"}  # the function each grades
 
 
@@ -92,3 +94,34 @@ def file_hint(path: str, *suffixes: str) -> str:
         return ""
     close = difflib.get_close_matches(base, names, n=1, cutoff=0.6)
     return f"; did you mean {os.path.join(folder, close[0])}?" if close else ""
+
+
+def positive_int(minimum, maximum=None):
+    """An argparse type: an integer in [minimum, maximum]."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum}, got {value}")
+        return value
+
+    return parse
+
+
+def positive_float(text, least: str = "> 0"):
+    """An argparse type: a finite number > 0 (or >= 0)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (np.isfinite(value) and (value > 0 or (least == ">= 0" and value == 0))):
+        raise argparse.ArgumentTypeError(f"must be a finite number {least}, got {text}")
+    return value
+
+
+def non_negative_float(text):
+    return positive_float(text, ">= 0")
