@@ -211,9 +211,8 @@ def follow(name: str, ctx, result, loss: str) -> Chain | None:
     return Chain(name, tuple(_walk(ctx, dW, dB, loss, top, None)))
 
 
-def _walk(ctx, dW, dB, loss: str, start: int, internal, nested: bool = False) -> list:
-    """The links from layer ``start`` down, ``internal`` the student's delta_{start+1} (None at the top);
-    ``nested``: a walk that only tests a reading (it tests none itself: K^2 steps, not 2^K)."""
+def _walk(ctx, dW, dB, loss: str, start: int, internal) -> list:
+    """The links from layer ``start`` down, ``internal`` the student's delta_{start+1} (None at the top)."""
     links = []
     top = len(ctx.weights) - 1
     for k in range(start, -1, -1):
@@ -231,7 +230,7 @@ def _walk(ctx, dW, dB, loss: str, start: int, internal, nested: bool = False) ->
         if b is None and not weight_ok:
             break  # nothing to read their delta_k from: the chain stops here
         upstream_ok = bias_ok or weight_ok
-        if not upstream_ok and k > 0 and not nested:
+        if not upstream_ok and k > 0:
             # both tensors off: a wrong delta_k, or a right one formed into wrong tensors: then every link
             # below holds from the right delta_k (and not from theirs)
             below = (ctx, dW, dB, loss, k - 1)
@@ -244,7 +243,15 @@ def _walk(ctx, dW, dB, loss: str, start: int, internal, nested: bool = False) ->
 
 
 def _all_hold(ctx, dW, dB, loss, start, internal) -> bool:
-    return all(link.holds for link in _walk(ctx, dW, dB, loss, start, internal, nested=True))
+    """Every link from layer ``start`` down holds from ``internal`` = delta_{start+1} (no readings: K^2
+    steps for the whole chain, not 2^K)."""
+    for k in range(start, -1, -1):
+        h, b, w = ctx.all_h[k], dB[k], dW[k]
+        internal = _pick(_step_variants(ctx, k, internal)[1], b, w, h, ctx)[0]
+        wrong_bias = b is not None and not close(b, internal, ctx)
+        if wrong_bias or (w is not None and not close(w, internal @ h.T, ctx)):
+            return False
+    return True
 
 
 def _upstream_link(ctx, k, ok, b, e, above, note, right_slope, loss):
