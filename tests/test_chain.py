@@ -240,11 +240,13 @@ def sign_mask_batched(all_weights, all_biases, all_f, all_h, y):
     return dW, dB
 
 
-def test_batch_above_one_has_no_chain_but_one_example_called_alone_gives_it():
-    # at batch N > 1 the bias gradient sums N deltas: no delta_k to read...
+def test_batch_above_one_reads_the_chain_on_one_example_called_alone():
+    # at batch N > 1 the bias gradient sums N deltas: no delta_k to read, so check_backward calls the
+    # function again on one example of its first failing case, and the chain is read there
     report = check_backward(sign_mask_batched, batch=3)
-    assert not report.ok and report.story.chain is None
-    # ...but the function called on one example of each batch case (``tell(..., examples=...)``) does
+    assert not report.ok and report.story.chain is not None
+    assert report.story.chain.case.endswith(", example 0")
+    # the same, by hand: the function called on one example of each batch case (``tell(..., examples=)``)
     cases = make_battery(batch=3)[:6]
     seen = [_seen(sign_mask_batched, case) for case in cases]
     examples = [_seen(sign_mask_batched, case, columns=[0]) for case in cases]

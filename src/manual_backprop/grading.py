@@ -300,7 +300,10 @@ def check_backward(
     results = tuple(_grade_case(backward, case, activation, loss, jax_gradients, history, timeout, seen,
                                 lists) for case in cases)
     counted = {case.name for case in cases if strict or case.group == "task"}
-    story = tell([seen_case for seen_case in history if seen_case.name in counted], loss, hints=hints)
+    examples = _one_example(backward, [c for c in cases if c.name in counted], results, activation, loss,
+                            jax_gradients, timeout, lists)
+    story = tell([seen_case for seen_case in history if seen_case.name in counted], loss, hints=hints,
+                 function=backward, examples=examples)
     if story is not None and story.codes == ("loss_convention",) and loss_source and found.loss_source:
         story = _own_convention(story, parse_objective(loss).base)
     name = getattr(backward, "__qualname__", None) or safe_repr(backward)
@@ -310,6 +313,22 @@ def check_backward(
     return BackwardReport(name, activation, loss, int(batch), dtype.name, attach(results, story),
                           loss_source=loss_source, notes=tuple(notes), story=story, strict=strict,
                           context=header)
+
+
+def _one_example(backward, cases, results, activation, loss, oracle, timeout, lists) -> list:
+    """The first failing case of a batch graded again on its first example alone (``Seen`` calls): the
+    chain reads a batch-1 call, where the bias gradient is the user's own delta."""
+    by_name = {result.name: result for result in results}
+    for case in cases:
+        result = by_name[case.name]
+        if not result.ok and result.comparison is not None and case.net_input.shape[1] > 1:
+            y = case.y[:1] if np.ndim(case.y) == 1 else case.y[:, :1]
+            column = dataclasses.replace(case, name=f"{case.name}, example 0", y=y,
+                                         net_input=case.net_input[:, :1])
+            seen: list = []
+            _grade_case(backward, column, activation, loss, oracle, seen, timeout, set(), lists)
+            return seen
+    return []
 
 
 def _own_convention(story, loss: str):
