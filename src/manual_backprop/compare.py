@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from itertools import accumulate
 from typing import NamedTuple
 
 import numpy as np
@@ -24,6 +25,7 @@ from .gradient_forms import (
     structure_of,
     tensors_in,
 )
+from .segments import argmax_per_segment, spread
 from .tables import RowsVerdict, fmt, json_number, render_table
 from .tolerances import check_tolerance, gradient_scale, tolerance_for
 from .validate import as_gradient_array, as_real_array
@@ -156,24 +158,23 @@ class Comparison(RowsVerdict):
         return title + "\n" + render_table(lines)
 
 
+_FIELDS = tuple(TensorComparison.__dataclass_fields__)
+
+
+def _row(*values) -> TensorComparison:
+    """``TensorComparison(*values)``, every field given in order, without the frozen dataclass's ``__init__``
+    (one ``object.__setattr__`` per field: 2 us a row, most of a small gradient's comparison)."""
+    row = object.__new__(TensorComparison)
+    row.__dict__.update(zip(_FIELDS, values, strict=True))
+    return row
+
+
 def _failed(layer, kind, shape, actual_shape, message) -> TensorComparison:
     return TensorComparison(
         layer=layer, kind=kind, shape=shape, actual_shape=actual_shape, max_abs_error=None,
         max_rel_error=None, worst_index=None, expected_value=None, actual_value=None, ok=False,
         message=message,
     )  # fmt: skip
-
-
-def _concat(parts, sizes, fill):
-    """One flat float64 array of per-tensor values (None: ``fill``; a scalar: broadcast)."""
-    if all(np.isscalar(p) for p in parts) and len(set(parts)) == 1:
-        return parts[0]
-    return np.concatenate(
-        [
-            np.broadcast_to(fill if p is None else p, (n,)) if np.ndim(p) == 0 or p is None else np.ravel(p)
-            for p, n in zip(parts, sizes, strict=True)
-        ]
-    )
 
 
 class TensorPair(NamedTuple):
@@ -195,44 +196,41 @@ def compare_tensors(items, *, scale: float) -> list:
     """Compare many ``TensorPair``s in one vectorised pass, with the given ``scale`` (the gradient's:
     ``tolerances.gradient_scale``). The formula is ``tolerances.agree``'s, computed as each entry's share
     of its allowance so that the worst entry can be named. Returns one ``TensorComparison`` per item."""
-    rows = [None] * len(items)
-    good = []
     items = list(items)
+    rows = [None] * len(items)
+    good, actuals = [], []  # the items compared entry by entry, and their actual arrays
     for i, it in enumerate(items):
-        layer, kind, expected = it.layer, it.kind, it.expected
-        shape = tuple(expected.shape)
-        if isinstance(it.actual, Missing):
-            actual, problem = None, it.actual.message
-        else:
-            actual, problem = as_gradient_array(it.actual)
-        if actual is not None:
-            items[i] = it._replace(actual=actual)
-        actual_shape = None if actual is None else tuple(actual.shape)
+        layer, kind, expected, actual = it.layer, it.kind, it.expected, it.actual
+        shape, problem = expected.shape, None
+        if isinstance(actual, Missing):
+            actual, problem = None, actual.message
+        elif type(actual) is not np.ndarray:  # a plain ndarray is kept as it is (as_gradient_array)
+            actual, problem = as_gradient_array(actual)
         if actual is None:
             rows[i] = _failed(layer, kind, shape, None, f"{problem}: expected an array of shape {shape}")
-        elif actual_shape != shape:
+        elif actual.shape != shape:
             rows[i] = _failed(
-                layer, kind, shape, actual_shape, f"wrong shape: expected {shape}, got {actual_shape}"
+                layer, kind, shape, actual.shape, f"wrong shape: expected {shape}, got {actual.shape}"
             )
         elif actual.dtype.kind not in "fiub":
-            rows[i] = _failed(
-                layer, kind, shape, actual_shape, f"dtype {actual.dtype} is not a real number type"
-            )
+            rows[i] = _failed(layer, kind, shape, shape, f"dtype {actual.dtype} is not a real number type")
         elif expected.size:
             good.append(i)
+            actuals.append(actual)
         else:
             rows[i] = TensorComparison(layer, kind, shape, shape, 0.0, 0.0, None, None, None, True)
     if not good:
         return rows
     sel = [items[i] for i in good] if len(good) < len(items) else items
     sizes = [it.expected.size for it in sel]
-    starts = np.cumsum([0] + sizes[:-1])
-    e = np.concatenate([it.expected.ravel() for it in sel]).astype(np.float64, copy=False)
-    a = np.concatenate([it.actual.ravel() for it in sel]).astype(np.float64, copy=False)
-    rtol = _concat([it.rtol for it in sel], sizes, 0.0)
-    atol = _concat([it.atol for it in sel], sizes, 0.0)
+    bounds = [0, *accumulate(sizes)]  # segment j of the flat arrays: bounds[j]:bounds[j + 1]
+    starts = np.array(bounds[:-1])
+    e = np.concatenate([it.expected for it in sel], axis=None).astype(np.float64, copy=False)
+    a = np.concatenate(actuals, axis=None).astype(np.float64, copy=False)
+    rtol = spread([it.rtol for it in sel], sizes, 0.0)
+    atol = spread([it.atol for it in sel], sizes, 0.0)
     masks = [it.include for it in sel]
-    include = None if all(m is None for m in masks) else _concat(masks, sizes, True).astype(bool, copy=False)
+    include = None if all(m is None for m in masks) else spread(masks, sizes, True).astype(bool, copy=False)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         error = np.abs(a - e)
         magnitude = np.abs(e)
@@ -252,16 +250,15 @@ def compare_tensors(items, *, scale: float) -> list:
     else:
         excluded = [0] * len(sel)
     seg_share = np.maximum.reduceat(share, starts)
-    bounds = np.append(starts, e.size).tolist()
-    worst = np.array(
-        [lo + int(share[lo:hi].argmax()) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
-    )
-    ok_all = ((seg_share <= 1.0) & ~np.logical_or.reduceat(nan, starts)).tolist()
-    seg_nan = np.logical_or.reduceat(nan, starts).tolist()
+    seg_nan = np.logical_or.reduceat(nan, starts)
+    ok_all = ((seg_share <= 1.0) & ~seg_nan).tolist()
+    seg_nan = seg_nan.tolist()
     seg_error = np.maximum.reduceat(error, starts).tolist()
     seg_relative = np.maximum.reduceat(relative, starts).tolist()
+    local = argmax_per_segment(share, tuple(sizes), bounds)
+    worst = starts + local
     worst_e, worst_a = e[worst].tolist(), a[worst].tolist()
-    local = (worst - starts).tolist()
+    local = local.tolist()
     for j, it in enumerate(sel):
         layer, kind, expected, one_sided = it.layer, it.kind, it.expected, it.one_sided
         shape = expected.shape
@@ -271,12 +268,13 @@ def compare_tensors(items, *, scale: float) -> list:
             )
         else:
             ok = ok_all[j]
-            index = divmod(local[j], shape[1]) if len(shape) == 2 else np.unravel_index(local[j], shape)
-            row = TensorComparison(
+            index = divmod(local[j], shape[1]) if len(shape) == 2 else tuple(
+                int(k) for k in np.unravel_index(local[j], shape))  # fmt: skip
+            row = _row(
                 layer, kind, shape, shape, float("nan") if seg_nan[j] else seg_error[j],
-                float("nan") if seg_nan[j] else seg_relative[j], tuple(int(k) for k in index), worst_e[j],
+                float("nan") if seg_nan[j] else seg_relative[j], index, worst_e[j],
                 worst_a[j], ok, sizes[j] - excluded[j], excluded[j], int(one_sided),
-                "" if ok else _failure_message(expected, it.actual, worst_a[j]),
+                "" if ok else _failure_message(expected, actuals[j], worst_a[j]), "",
             )  # fmt: skip
         rows[good[j]] = row
     return rows
@@ -384,11 +382,11 @@ def compare_pairs(expected, actual, *, rtol, atol, scale: float, include=None, o
     expected_w, expected_b = expected
     actual_parts = split_pair(actual, len(expected_w))
 
-    def pick(value, part, layer):
-        return value[part][layer] if isinstance(value, (list, tuple)) else value
+    def per_tensor(value):  # [[weights, ...], [biases, ...]] for a pair of lists, else value everywhere
+        return value if isinstance(value, (list, tuple)) else [[value] * len(expected_w)] * 2
 
+    include, rtol, atol, one_sided = map(per_tensor, (include, rtol, atol, one_sided))
     items = [TensorPair(layer, KINDS[part], (expected_w, expected_b)[part][layer], actual_parts[part][layer],
-                        pick(include, part, layer), pick(rtol, part, layer), pick(atol, part, layer),
-                        pick(one_sided, part, layer) or 0)
-             for layer in range(len(expected_w)) for part in (0, 1)]  # fmt: skip
+                        include[part][layer], rtol[part][layer], atol[part][layer],
+                        one_sided[part][layer] or 0) for layer in range(len(expected_w)) for part in (0, 1)]
     return compare_tensors(items, scale=scale)
