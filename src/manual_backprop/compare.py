@@ -223,14 +223,28 @@ def compare_tensors(items, *, scale: float) -> list:
         return rows
     sel = [items[i] for i in good] if len(good) < len(items) else items
     sizes = [it.expected.size for it in sel]
-    bounds = [0, *accumulate(sizes)]  # segment j of the flat arrays: bounds[j]:bounds[j + 1]
-    starts = np.array(bounds[:-1])
-    e = np.concatenate([it.expected for it in sel], axis=None).astype(np.float64, copy=False)
-    a = np.concatenate(actuals, axis=None).astype(np.float64, copy=False)
-    rtol = spread([it.rtol for it in sel], sizes, 0.0)
-    atol = spread([it.atol for it in sel], sizes, 0.0)
+    e = np.concatenate([it.expected.ravel() for it in sel]).astype(np.float64, copy=False)
+    a = np.concatenate([x.ravel() for x in actuals]).astype(np.float64, copy=False)
     masks = [it.include for it in sel]
     include = None if all(m is None for m in masks) else spread(masks, sizes, True).astype(bool, copy=False)
+    compared = flat_rows([(it.layer, it.kind, it.one_sided) for it in sel], [it.expected for it in sel],
+                         actuals, e, a, rtol=spread([it.rtol for it in sel], sizes, 0.0),
+                         atol=spread([it.atol for it in sel], sizes, 0.0), scale=scale, include=include)
+    for i, row in zip(good, compared, strict=True):
+        rows[i] = row
+    return rows
+
+
+def flat_rows(meta, expected, actual, e, a, *, rtol, atol, scale: float, include=None) -> list:
+    """``compare_tensors``' rows for tensors of the right shapes and real dtypes, given also laid end to end.
+
+    ``meta`` holds (layer, kind, one_sided) per tensor; ``expected`` and ``actual`` its arrays (not empty);
+    ``e`` and ``a`` the same entries raveled one tensor after another, in float64; ``rtol``, ``atol``
+    scalars or arrays of ``e``'s length, ``include`` None or a boolean array of it. A caller that keeps its
+    gradients flat (the three-way check) concatenates each once instead of once per comparison."""
+    sizes = [x.size for x in expected]
+    bounds = [0, *accumulate(sizes)]  # segment j of the flat arrays: bounds[j]:bounds[j + 1]
+    starts = np.array(bounds[:-1])
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         error = np.abs(a - e)
         magnitude = np.abs(e)
@@ -248,7 +262,7 @@ def compare_tensors(items, *, scale: float) -> list:
         nan &= include
         excluded = np.add.reduceat(~include, starts).tolist()
     else:
-        excluded = [0] * len(sel)
+        excluded = [0] * len(sizes)
     seg_share = np.maximum.reduceat(share, starts)
     seg_nan = np.logical_or.reduceat(nan, starts)
     ok_all = ((seg_share <= 1.0) & ~seg_nan).tolist()
@@ -259,24 +273,23 @@ def compare_tensors(items, *, scale: float) -> list:
     worst = starts + local
     worst_e, worst_a = e[worst].tolist(), a[worst].tolist()
     local = local.tolist()
-    for j, it in enumerate(sel):
-        layer, kind, expected, one_sided = it.layer, it.kind, it.expected, it.one_sided
-        shape = expected.shape
+    rows = []
+    for j, ((layer, kind, one_sided), tensor) in enumerate(zip(meta, expected, strict=True)):
+        shape = tensor.shape
         if excluded[j] == sizes[j]:
-            row = TensorComparison(
+            rows.append(TensorComparison(
                 layer, kind, shape, shape, 0.0, 0.0, None, None, None, True, excluded=excluded[j]
-            )
-        else:
-            ok = ok_all[j]
-            index = divmod(local[j], shape[1]) if len(shape) == 2 else tuple(
-                int(k) for k in np.unravel_index(local[j], shape))  # fmt: skip
-            row = _row(
-                layer, kind, shape, shape, float("nan") if seg_nan[j] else seg_error[j],
-                float("nan") if seg_nan[j] else seg_relative[j], index, worst_e[j],
-                worst_a[j], ok, sizes[j] - excluded[j], excluded[j], int(one_sided),
-                "" if ok else _failure_message(expected, actuals[j], worst_a[j]), "",
-            )  # fmt: skip
-        rows[good[j]] = row
+            ))  # fmt: skip
+            continue
+        ok = ok_all[j]
+        index = divmod(local[j], shape[1]) if len(shape) == 2 else tuple(
+            int(k) for k in np.unravel_index(local[j], shape))  # fmt: skip
+        rows.append(_row(
+            layer, kind, shape, shape, float("nan") if seg_nan[j] else seg_error[j],
+            float("nan") if seg_nan[j] else seg_relative[j], index, worst_e[j],
+            worst_a[j], ok, sizes[j] - excluded[j], excluded[j], int(one_sided),
+            "" if ok else _failure_message(tensor, actual[j], worst_a[j]), "",
+        ))  # fmt: skip
     return rows
 
 

@@ -9,6 +9,7 @@ per shape: a small network pays for them once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from itertools import accumulate
 from typing import NamedTuple
@@ -42,24 +43,26 @@ class Batch(NamedTuple):
 
     For a small batch whose blocks all join as changes of f_k (narrow layers, the output), also what
     ``finite_diff`` needs to make all their moves at once (else None): the row of the stacked inputs that
-    each perturbation multiplies (``gather``) and a one-hot (max D, size) of its row i (``rows``).
+    each perturbation multiplies (``gather``), a one-hot (max D, size) of its row i (``rows``), and per
+    layer from the first block's up, (k, start, stop, D_{k+1}): the batch positions joining at layer k.
     """
 
     blocks: tuple
     size: int
     gather: np.ndarray | None = None
     rows: np.ndarray | None = None
+    joins: tuple | None = None
 
 
 _KEPT: dict = {}  # (what, shapes, ...) -> a plan or layout of a small network, computed once
 
 
-def _kept(key, make, small: bool):
-    """``make()``, kept under ``key`` when ``small`` (a few kilobytes of indices at most) and room is left."""
+def _kept(key, shapes: tuple, make):
+    """``make()``, kept under ``key`` for a small network (a few kilobytes of indices) while room is left."""
     value = _KEPT.get(key)
     if value is None:
         value = make()
-        if small and len(_KEPT) < 256:
+        if len(_KEPT) < 256 and sum(rows * (columns + 1) for rows, columns in shapes) <= SMALL_BATCH:
             _KEPT[key] = value
     return value
 
@@ -71,8 +74,7 @@ def plan(shapes: tuple, signs: int, chunk: int) -> tuple[Batch, ...]:
     perturbations of all layers (one sweep for a small network); a row wider than ``chunk`` on its own
     is cut into column blocks, one batch each.
     """
-    small = sum(rows * (columns + 1) for rows, columns in shapes) <= SMALL_BATCH
-    return _kept(("plan", shapes, signs, chunk), lambda: _plan(shapes, signs, chunk), small)
+    return _kept(("plan", shapes, signs, chunk), shapes, lambda: _plan(shapes, signs, chunk))
 
 
 def _plan(shapes: tuple, signs: int, chunk: int) -> tuple[Batch, ...]:
@@ -104,7 +106,11 @@ def _batch(blocks: tuple, shapes: tuple) -> Batch:
                              + starts[b.layer] for b in blocks])  # fmt: skip
     one_hot = np.arange(widest)[:, None] == rows
     gather.flags.writeable = one_hot.flags.writeable = False  # shared by every call with these shapes
-    return Batch(blocks, size, gather, one_hot)
+    sizes, joins, start = {b.layer: b.size for b in blocks}, [], 0
+    for k in range(blocks[0].layer, last + 1):
+        joins.append((k, start, start + sizes.get(k, 0), shapes[k][0]))
+        start += sizes.get(k, 0)
+    return Batch(blocks, size, gather, one_hot, tuple(joins))
 
 
 @lru_cache(maxsize=64)
@@ -121,33 +127,61 @@ def identity(size: int, dtype) -> np.ndarray:
     return eye
 
 
-def layout(shapes: tuple) -> tuple:
-    """``(offsets, order, inverse, ends)`` for weights of ``shapes``: where layer k's raveled augmented matrix
-    [Omega_k | beta_k] starts in the flat vector of them all; the position in ``concatenate(weights +
-    biases)`` of each of its entries, and the inverse; where each tensor ends in that concatenation."""
-    small = sum(rows * (columns + 1) for rows, columns in shapes) <= SMALL_BATCH
-    return _kept(("layout", shapes), lambda: _layout(shapes), small)
+class Layout(NamedTuple):
+    """Where the entries of a network with weights of some shapes sit, in three flat orders.
+
+    ``offsets``: where layer k's raveled augmented matrix [Omega_k | beta_k] starts in the flat vector of
+    them all (the sweep's order); ``order``: where each entry of that vector sits in ``concatenate(weights
+    + biases)``; ``gather``: where each entry of Omega_0, beta_0, Omega_1, beta_1, ... (raveled end to end,
+    the order of a comparison's rows) sits in that vector; ``pieces``: (start, stop, shape) of each of
+    those tensors in their own order.
+    """
+
+    offsets: list
+    order: np.ndarray
+    gather: np.ndarray
+    pieces: list
 
 
-def _layout(shapes: tuple) -> tuple:
+def layout(shapes: tuple) -> Layout:
+    """The ``Layout`` of a network whose weights have ``shapes``."""
+    return _kept(("layout", shapes), shapes, lambda: _layout(shapes))
+
+
+def _layout(shapes: tuple) -> Layout:
     offsets = [0, *accumulate(rows * (columns + 1) for rows, columns in shapes)]
-    ends = [*accumulate([rows * columns for rows, columns in shapes] + [rows for rows, _ in shapes])]
-    order, bias = [], ends[len(shapes) - 1]
-    for (rows, columns), start in zip(shapes, [0, *ends], strict=False):
-        entries = np.arange(start, start + rows * columns).reshape(rows, columns)
-        order.append(np.concatenate([entries, np.arange(bias, bias + rows)[:, None]], axis=1).ravel())
-        bias += rows
-    order = np.concatenate(order)
-    inverse = np.argsort(order)
-    order.flags.writeable = inverse.flags.writeable = False
-    return offsets, order, inverse, ends
+    starts = [0, *accumulate([rows * columns for rows, columns in shapes] + [rows for rows, _ in shapes])]
+    order, gather, pieces, end = [], [], [], 0
+    for k, ((rows, columns), offset) in enumerate(zip(shapes, offsets, strict=False)):
+        entries = np.arange(starts[k], starts[k + 1]).reshape(rows, columns)
+        biases = np.arange(starts[len(shapes) + k], starts[len(shapes) + k + 1])[:, None]
+        order.append(np.concatenate([entries, biases], axis=1).ravel())
+        augmented = np.arange(offset, offsets[k + 1]).reshape(rows, columns + 1)
+        gather += [augmented[:, :-1].ravel(), augmented[:, -1]]
+        middle, end = end + rows * columns, end + rows * (columns + 1)
+        pieces += [(middle - rows * columns, middle, (rows, columns)), (middle, end, (rows, 1))]
+    order, gather = np.concatenate(order), np.concatenate(gather)
+    order.flags.writeable = gather.flags.writeable = False
+    return Layout(offsets, order, gather, pieces)
 
 
-class Steps(list):
-    """``perturbation_steps``' arrays, one per layer, all views of ``flat``: every step, in the order of the
-    raveled augmented matrices one after another (the order of a single batch)."""
+class Steps(Sequence):
+    """``perturbation_steps``' arrays, one per layer (D_out, D_in + 1), views of ``flat`` made when asked for:
+    ``flat`` holds every step, the raveled augmented matrices one after another (a single batch's order)."""
 
-    flat: np.ndarray
+    def __init__(self, flat: np.ndarray, offsets: list, shapes: tuple):
+        self.flat, self.offsets, self.shapes = flat, offsets, shapes
+
+    def __len__(self) -> int:
+        return len(self.shapes)
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(len(self)))]
+        k = k + len(self) if k < 0 else k
+        if not 0 <= k < len(self):
+            raise IndexError(k)
+        return self.flat[self.offsets[k]:self.offsets[k + 1]].reshape(self.shapes[k][0], -1)
 
 
 def perturbation_steps(weights, biases, dtype, method: str, step):
@@ -156,14 +190,10 @@ def perturbation_steps(weights, biases, dtype, method: str, step):
     if step is not None:
         return [dtype.type(step)] * len(weights)
     base_step = default_step(dtype, method)
-    shapes = tuple(omega.shape for omega in weights)
-    offsets, order, _, _ = layout(shapes)
-    theta = np.concatenate([*weights, *biases], axis=None)[order]  # every layer's [Omega_k | beta_k]
-    flat = (base_step * np.maximum(1, np.abs(theta))).astype(dtype, copy=False)
-    steps = Steps(flat[a:b].reshape(rows, -1)
-                  for a, b, (rows, _) in zip(offsets, offsets[1:], shapes, strict=False))  # fmt: skip
-    steps.flat = flat
-    return steps
+    shapes = tuple([omega.shape for omega in weights])
+    where = layout(shapes)
+    theta = np.concatenate([a.ravel() for a in (*weights, *biases)])[where.order]  # every [Omega_k | beta_k]
+    return Steps((base_step * np.maximum(1, np.abs(theta))).astype(dtype, copy=False), where.offsets, shapes)
 
 
 @lru_cache(maxsize=8)
@@ -176,19 +206,23 @@ def signs_of(method: str, dtype) -> np.ndarray:
 
 def batch_steps(all_steps, blocks, single: bool):
     """The steps of the batch's perturbations, in order (one scalar when a step serves every parameter)."""
+    if isinstance(all_steps, Steps) and single:  # the whole network, in the order of the flat vector
+        return all_steps.flat
     if not isinstance(all_steps[0], np.ndarray):
         return all_steps[0]
-    if single and isinstance(all_steps, Steps):  # the whole network, in the order of the flat vector
-        return all_steps.flat
     return np.concatenate([all_steps[b.layer][b.rows, b.cols].ravel() for b in blocks])
 
 
 def split(every, weights):
-    """The flat vector ``every`` (``layout``'s order) as the lists (all for Omega_k, all for beta_k): views
-    of one reordered copy, each tensor contiguous and none sharing memory with another or with ``every``."""
-    shapes = tuple(omega.shape for omega in weights)
-    _, _, inverse, ends = layout(shapes)
-    tensors = every[inverse]  # Omega_0 ... Omega_K, then beta_0 ... beta_K, each raveled
-    shapes += tuple((rows, 1) for rows, _ in shapes)
-    parts = [tensors[a:b].reshape(shape) for a, b, shape in zip([0, *ends], ends, shapes, strict=False)]
-    return parts[: len(weights)], parts[len(weights):]
+    """The flat vector ``every`` (``layout``'s order) as the lists (all for Omega_k, all for beta_k)."""
+    return split_flat(every, weights)[1:]
+
+
+def split_flat(every, weights):
+    """``(tensors, weights, biases)``: ``every`` (``layout``'s order) as Omega_0, beta_0, Omega_1, ... raveled
+    end to end (one reordered copy), and its lists of views of that copy: each tensor contiguous, none
+    sharing memory with another or with ``every``."""
+    where = layout(tuple([omega.shape for omega in weights]))
+    tensors = every[where.gather]
+    parts = [tensors[start:stop].reshape(shape) for start, stop, shape in where.pieces]
+    return tensors, parts[0::2], parts[1::2]

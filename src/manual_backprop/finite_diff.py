@@ -71,12 +71,14 @@ class _Perturber:
         self.is_on = act.is_on if track_kinks else None
         self.on = [self.is_on(f) for f in all_f[:-1]] if self.is_on else None
         # h_k with a row of ones below: what weight [i, j] (j < D_in) or bias i (j = D_in) multiplies; every
-        # layer's in one stacked array (its rows from input_starts), self.inputs[k] views of it.
+        # layer's in one stacked array (its rows from input_starts)
         ones = np.ones((1, all_h[0].shape[1]), all_f[0].dtype)
         self.stacked = np.concatenate([part for h in all_h[: len(weights)] for part in (h, ones)])
-        starts = input_starts(tuple(omega.shape[1] for omega in weights))
-        self.inputs = [self.stacked[a:b] for a, b in zip(starts, starts[1:], strict=False)]
-        self.identity = identity(max(omega.shape[0] for omega in weights), all_f[0].dtype)
+
+    @property
+    def inputs(self) -> list:  # [h_k; 1] of each layer, views of the stacked inputs
+        starts = input_starts(tuple([omega.shape[1] for omega in self.weights]))
+        return [self.stacked[a:b] for a, b in zip(starts, starts[1:], strict=False)]
 
     def loss_terms(self, batch: Batch, all_steps, batch_steps):
         """Loss terms of the perturbations of ``batch.blocks`` (at most one per layer, by layer): ``(terms,
@@ -92,19 +94,19 @@ class _Perturber:
         ``WIDE`` units or more joins one layer up, pushed through its own row only (see ``_join``), which
         spares a product D_{k+1} times larger and drops the perturbations that change nothing.
         """
-        blocks = batch.blocks
+        if batch.joins is not None:
+            return self._narrow_terms(batch, batch_steps)
+        blocks, inputs = batch.blocks, self.inputs
         last = len(self.weights) - 1
         by_layer = {b.layer: b for b in blocks}
         crossed = np.zeros((len(self.signs), batch.size), bool) if self.is_on else None
         carried = None  # (D_{k+1}, S, Q, N): how f_k moves, for the perturbations that joined so far
         alive = None  # the batch positions of carried's Q perturbations (None: all so far, in order)
         start = 0  # the batch position of the next block's first perturbation
-        moves = None if batch.rows is None else self._all_moves(batch, batch_steps)
         for k in range(blocks[0].layer, last + 1):
             block = by_layer.get(k)
             if block is not None and (k == last or self.weights[k].shape[0] < WIDE):
-                moved = self._moves(block, all_steps[k]) if moves is None else \
-                    moves[: self.weights[k].shape[0], :, start:start + block.size]  # fmt: skip
+                moved = self._moves(block, all_steps[k], inputs)
                 carried, alive = _appended(carried, alive, moved, None, start)
                 start, block = start + block.size, None
             if k == last:  # the output layer: no activation
@@ -112,22 +114,38 @@ class _Perturber:
             if carried is not None:
                 carried = self._push(k, carried, crossed, alive)  # now how f_{k+1} moves
             if block is not None:
-                moved, kept = self._join(block, all_steps[k], crossed, start)
+                moved, kept = self._join(block, all_steps[k], crossed, start, inputs)
                 joined = None if len(kept) == block.size else start + kept
                 carried, alive = _appended(carried, alive, moved, joined, start)
                 start += block.size
         carried += self.all_f[last][:, None, None, :]  # the output z, in place
         return loss_terms(self.loss, carried, self.target[:, None, None, :], out=carried), alive, crossed
 
-    def _moves(self, block: Block, steps):
+    def _moves(self, block: Block, steps, inputs):
         """How f_k moves for each perturbation of ``block`` in layer k: (D_{k+1}, S, r * c, N).
 
         Row i by sign * step * input[j, :] for perturbation [i, j]; the other rows by exactly 0 (column i
         of the identity times the same: a product with 1 or 0 adds no rounding).
         """
-        moves = self._row_moves(block, steps)
-        identity = self.identity[: self.weights[block.layer].shape[0], None, block.rows, None, None]
-        return (identity * moves).reshape(identity.shape[0], len(self.signs), -1, moves.shape[-1])
+        moves = self._row_moves(block, steps, inputs)
+        eye = identity(max(omega.shape[0] for omega in self.weights), self.all_f[0].dtype)
+        identity_ = eye[: self.weights[block.layer].shape[0], None, block.rows, None, None]
+        return (identity_ * moves).reshape(identity_.shape[0], len(self.signs), -1, moves.shape[-1])
+
+    def _narrow_terms(self, batch: Batch, steps):
+        """``loss_terms`` of a batch whose blocks all join as changes of f_k (``Batch.joins``): the same
+        arrays, with every move made at once (``_all_moves``)."""
+        moves = self._all_moves(batch, steps)
+        crossed = np.zeros((len(self.signs), batch.size), bool) if self.is_on else None
+        last, carried = len(self.weights) - 1, None
+        for k, start, stop, rows in batch.joins:
+            if stop > start:
+                moved = moves[:rows, :, start:stop]
+                carried = moved if carried is None else np.concatenate([carried, moved], axis=2)
+            if k < last:
+                carried = self._push(k, carried, crossed, None)  # now how f_{k+1} moves
+        carried += self.all_f[last][:, None, None, :]  # the output z, in place
+        return loss_terms(self.loss, carried, self.target[:, None, None, :], out=carried), None, crossed
 
     def _all_moves(self, batch: Batch, steps):
         """``_moves`` of every block of a batch of narrow layers at once, (max D_{k+1}, S, batch size, N):
@@ -141,14 +159,14 @@ class _Perturber:
             steps = self.signs[:, None, None] * steps  # exact: a product with +-1
         return batch.rows[:, None, :, None] * (steps * inputs)  # broadcast to (D, S, P, N)
 
-    def _row_moves(self, block: Block, steps):
+    def _row_moves(self, block: Block, steps, inputs):
         """How row i of f_k moves for perturbation [i, j] of ``block``: sign * step * input[j, :],
         (S, r, c, N), or (S, 1, c, N) when one step serves every parameter."""
         if isinstance(steps, np.ndarray):  # a step per parameter
             steps = steps[None, block.rows, block.cols, None]  # (1, r, c, 1)
         if self.signed:
             steps = self.signs[:, None, None, None] * steps  # exact: a product with +-1
-        return steps * self.inputs[block.layer][None, None, block.cols, :]
+        return steps * inputs[block.layer][None, None, block.cols, :]
 
     def _push(self, k, carried, crossed, alive):
         """How f_{k+1} moves, (D_{k+2}, S, Q, N), given how f_k moves; flags the kinks crossed at layer k."""
@@ -162,7 +180,7 @@ class _Perturber:
         omega = self.weights[k + 1]
         return (omega @ dh.reshape(dh.shape[0], -1)).reshape(omega.shape[0], *carried.shape[1:])
 
-    def _join(self, block: Block, steps, crossed, start: int):
+    def _join(self, block: Block, steps, crossed, start: int, inputs):
         """How the perturbations of ``block`` (layer k < K) move f_{k+1}: ``(moved, kept)``, moved
         (D_{k+2}, S, Q, N) for the Q perturbations at positions ``kept`` (Q,) of the block.
 
@@ -176,7 +194,8 @@ class _Perturber:
         flags at layer k are taken here, before it is dropped).
         """
         rows = block.rows
-        f_rows = self.all_f[block.layer][None, rows, None, :] + self._row_moves(block, steps)  # (S, r, c, N)
+        moves = self._row_moves(block, steps, inputs)
+        f_rows = self.all_f[block.layer][None, rows, None, :] + moves  # (S, r, c, N)
         if crossed is not None:
             flags = (self.is_on(f_rows) != self.on[block.layer][None, rows, None, :]).any(axis=3)
             crossed[:, start:start + block.size] = flags.reshape(len(self.signs), -1)
@@ -248,7 +267,7 @@ def numerical_gradients(all_weights: Parameters, all_biases: Parameters, net_inp
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is a ValueError naming the layer
         forward_pass = forward(weights, biases, x, act)
         check_forward_finite(forward_pass[1], forward_pass[0], "the output")
-        every, every_kink, _ = _sweep(weights, biases, target, act, loss, forward_pass, method, step,
+        every, every_kink, _ = fd_sweep(weights, biases, target, act, loss, forward_pass, method, step,
                                       return_kinks, max_memory)  # fmt: skip
     result = split(every, weights)
     if not np.isfinite(every).all():  # the error names the first layer that overflowed
@@ -271,7 +290,7 @@ def fd_gradients(weights, biases, target, act, loss: str, forward_pass, *, metho
     quotient's truncation error wherever the loss keeps its curvature's sign over the step (the derivative
     then lies between the one-sided quotients): large where a step crosses a soft kink (a saturating
     output, softplus at logits of 1e6), negligible elsewhere."""
-    every, every_kink, curve = _sweep(weights, biases, target, act, loss, forward_pass, method, step,
+    every, every_kink, curve = fd_sweep(weights, biases, target, act, loss, forward_pass, method, step,
                                       return_kinks, max_memory, return_curvature, all_steps)  # fmt: skip
     out = split(every, weights)
     if return_kinks:
@@ -281,11 +300,11 @@ def fd_gradients(weights, biases, target, act, loss: str, forward_pass, *, metho
     return out
 
 
-def _sweep(weights, biases, target, act, loss: str, forward_pass, method: str, step, return_kinks: bool,
+def fd_sweep(weights, biases, target, act, loss: str, forward_pass, method: str, step, return_kinks: bool,
            max_memory: float, return_curvature: bool = False, all_steps=None):
     """``fd_gradients``' quotients, kink flags (None unless ``return_kinks``) and curvature (None unless
     ``return_curvature`` and central), each one flat vector of the raveled augmented matrices [Omega_k |
-    beta_k] one layer after another (``layout``'s offsets)."""
+    beta_k] one layer after another (``fd_plan.layout``'s offsets; ``fd_plan.split`` gives the tensors)."""
     net_output, all_f, all_h = forward_pass
     x, dtype = all_h[0], weights[0].dtype
     signs = signs_of(method, dtype)

@@ -15,7 +15,7 @@ from numpy.typing import ArrayLike
 from ._types import Parameters
 from .activations import get_activation
 from .backprop import backward, forward
-from .compare import Comparison, compare_gradients, compare_pairs
+from .compare import KINDS, Comparison, compare_gradients, compare_pairs, flat_rows
 from .derivative_check import DERIVATIVES, DerivativeReport, check_derivative
 from .directional import _directional
 from .directions import as_float64, check_count, loss_line, relative_step
@@ -47,6 +47,47 @@ from .validate import (
 )
 
 FD_MODES = ("central", "forward", "backward", "directional", "taylor")
+
+
+class _Flat:
+    """A gradient pair also as one float64 vector, Omega_0, beta_0, Omega_1, ... raveled end to end (the
+    order of a comparison's rows): the comparisons of the three-way check then concatenate it once."""
+
+    def __init__(self, pair, flat=None):
+        self.pair = pair
+        self.tensors = [t for layer in zip(*pair, strict=True) for t in layer]  # comparison order
+        self.flat = np.concatenate([t.ravel() for t in self.tensors]).astype(np.float64, copy=False) \
+            if flat is None else flat  # fmt: skip
+
+    @property
+    def scale(self) -> float:
+        """``gradient_scale(pair)``, from the flat vector where that decides it."""
+        largest = float(np.abs(self.flat).max())
+        return largest if 0 < largest < np.inf else gradient_scale(self.pair)
+
+
+def _compared(specs) -> list:
+    """``compare_gradients``' verdicts on pairs of gradients of the right shapes with scalar tolerances, no
+    masks, no allowance, all in one vectorised pass: ``specs`` holds (label, expected, actual, rtol, atol)
+    of ``_Flat``s, the scale being expected's. One ``Comparison`` per spec."""
+    layers = len(specs[0][1].pair[0])
+    meta = [(layer, kind, 0) for layer in range(layers) for kind in KINDS]
+    scales = [expected.scale for _, expected, _, _, _ in specs]
+    if len(specs) == 1:
+        _, expected, actual, rtol, atol = specs[0]
+        e, a, rtols, atols, scale = expected.flat, actual.flat, rtol, atol, scales[0]
+    else:  # the tolerances and scales repeated per entry: the same products, entry by entry
+        size = specs[0][1].flat.size
+        e = np.concatenate([expected.flat for _, expected, _, _, _ in specs])
+        a = np.concatenate([actual.flat for _, _, actual, _, _ in specs])
+        rtols, atols, scale = (np.repeat(np.array(values), size) for values in (
+            [spec[3] for spec in specs], [spec[4] for spec in specs], scales))  # fmt: skip
+    rows = flat_rows(meta * len(specs), [t for spec in specs for t in spec[1].tensors],
+                     [t for spec in specs for t in spec[2].tensors], e, a, rtol=rtols, atol=atols,
+                     scale=scale)  # fmt: skip
+    count = len(meta)
+    return [Comparison(label, tuple(rows[i * count:(i + 1) * count]), rtol, atol, float(scale), ())
+            for i, ((label, _, _, rtol, atol), scale) in enumerate(zip(specs, scales, strict=True))]
 
 
 def _compare_fd(analytic, witness: FdWitness, label: str, main) -> Comparison:
@@ -166,11 +207,18 @@ def three_way_check(
     if dtype == np.float32:  # rounding grows with the size of the computation; float64 keeps the table's
         allowance = rounding_allowance(weights, all_f, all_h, dl_df_last, act.derivative, dtype,
                                        loss_derivative=lambda z: loss_gradient(loss, z, target))  # fmt: skip
-    manual_vs_jax = compare_gradients(oracle, manual, dtype=dtype, label="manual vs jax", allowance=allowance)
+    # Float64 (no allowance): each gradient flat once, and its comparisons in one pass with the fd ones
+    flats = None if allowance is not None else (_Flat(manual), _Flat(oracle))
+    table = tolerance_for(dtype)
+
+    def versus_jax():
+        if flats is None:
+            return compare_gradients(oracle, manual, dtype=dtype, label="manual vs jax", allowance=allowance)
+        return _compared([("manual vs jax", flats[1], flats[0], table.rtol, table.atol)])[0]
+
     sizes = (weights[0].shape[1],) + tuple(w.shape[0] for w in weights)
     common = dict(sizes=sizes, batch=int(x.shape[1]), dtype=dtype.name, activation=activation, loss=loss,
-                  requested_fd=fd, step=None if step is None else float(step),
-                  loss_value=loss_value, manual_vs_jax=manual_vs_jax,
+                  requested_fd=fd, step=None if step is None else float(step), loss_value=loss_value,
                   net_output=net_output)  # fmt: skip
     if method in ("directional", "taylor"):
         # One line through theta serves both gradients; the loss along it is evaluated in float64.
@@ -185,6 +233,7 @@ def three_way_check(
         return ThreeWayReport(
             **common,
             fd=method,
+            manual_vs_jax=versus_jax(),
             manual_vs_fd=None,
             jax_vs_fd=None,
             manual_directional=check(line, as_float64(manual), **kwargs),
@@ -197,8 +246,16 @@ def three_way_check(
     # The differences' floor (rounding, truncation) only loosens the comparison: it is computed, and the
     # comparison made again with it, only where the table's tolerance alone fails.
     witness = fd_witness(weights, biases, target, act, loss, forward_pass, method, fd_step, floor=False)
-    manual_vs_fd = _compare_fd(manual, witness, "manual vs fd", main)
-    jax_vs_fd = _compare_fd(oracle, witness, "jax vs fd", main)
+    if flats is not None and witness.flat is not None and witness.floor is None:  # no kink: scalar tolerances
+        fd_flat = _Flat(witness.values, witness.flat)
+        manual_vs_jax, manual_vs_fd, jax_vs_fd = _compared([
+            ("manual vs jax", flats[1], flats[0], table.rtol, table.atol),
+            ("manual vs fd", flats[0], fd_flat, witness.rtol, witness.atol),
+            ("jax vs fd", flats[1], fd_flat, witness.rtol, witness.atol)])  # fmt: skip
+    else:
+        manual_vs_jax = versus_jax()
+        manual_vs_fd = _compare_fd(manual, witness, "manual vs fd", main)
+        jax_vs_fd = _compare_fd(oracle, witness, "jax vs fd", main)
     if not (manual_vs_fd.ok and jax_vs_fd.ok):
         witness = fd_witness(weights, biases, target, act, loss, forward_pass, method, fd_step, floor=True)
         manual_vs_fd = _compare_fd(manual, witness, "manual vs fd", main)
@@ -206,6 +263,7 @@ def three_way_check(
     return ThreeWayReport(
         **common,
         fd=method,
+        manual_vs_jax=manual_vs_jax,
         manual_vs_fd=manual_vs_fd,
         jax_vs_fd=jax_vs_fd,
         kinks_crossed=witness.crossed,
