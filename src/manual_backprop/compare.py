@@ -158,17 +158,6 @@ class Comparison(RowsVerdict):
         return title + "\n" + render_table(lines)
 
 
-_FIELDS = tuple(TensorComparison.__dataclass_fields__)
-
-
-def _row(*values) -> TensorComparison:
-    """``TensorComparison(*values)``, every field given in order, without the frozen dataclass's ``__init__``
-    (one ``object.__setattr__`` per field: 2 us a row, most of a small gradient's comparison)."""
-    row = object.__new__(TensorComparison)
-    row.__dict__.update(zip(_FIELDS, values, strict=True))
-    return row
-
-
 def _failed(layer, kind, shape, actual_shape, message) -> TensorComparison:
     return TensorComparison(
         layer=layer, kind=kind, shape=shape, actual_shape=actual_shape, max_abs_error=None,
@@ -245,11 +234,13 @@ def flat_rows(meta, expected, actual, e, a, *, rtol, atol, scale: float, include
     sizes = [x.size for x in expected]
     bounds = [0, *accumulate(sizes)]  # segment j of the flat arrays: bounds[j]:bounds[j + 1]
     starts = np.array(bounds[:-1])
+    table = np.empty((3, e.size))  # |a - e|, each entry's share of its allowance, |a - e| / |e|
+    error, share, relative = table
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        error = np.abs(a - e)
+        np.abs(np.subtract(a, e, out=error), out=error)
         magnitude = np.abs(e)
-        share = error / (atol * scale + rtol * magnitude)
-        relative = error / magnitude
+        np.divide(error, atol * scale + rtol * magnitude, out=share)
+        np.divide(error, magnitude, out=relative)
     exact = error == 0
     share[exact] = 0.0
     relative[exact] = 0.0
@@ -257,39 +248,38 @@ def flat_rows(meta, expected, actual, e, a, *, rtol, atol, scale: float, include
     share[nan] = np.inf  # NaN in `actual` is the worst entry: it agrees with nothing
     if include is not None:
         share[~include] = -1.0
-        error[~include] = 0.0
+        error[~include] = 0.0  # an excluded NaN is no NaN of the tensor's
         relative[~include] = 0.0
-        nan &= include
         excluded = np.add.reduceat(~include, starts).tolist()
     else:
         excluded = [0] * len(sizes)
-    seg_share = np.maximum.reduceat(share, starts)
-    seg_nan = np.logical_or.reduceat(nan, starts)
-    ok_all = ((seg_share <= 1.0) & ~seg_nan).tolist()
-    seg_nan = seg_nan.tolist()
-    seg_error = np.maximum.reduceat(error, starts).tolist()
-    seg_relative = np.maximum.reduceat(relative, starts).tolist()
+    # Per tensor: the largest error (NaN where an entry compared is NaN: its share is inf, so it fails),
+    # the largest share (<= 1: every entry agrees), the largest relative error.
+    seg_error, seg_share, seg_relative = np.maximum.reduceat(table, starts, axis=1).tolist()
+    ok_all = [largest <= 1.0 for largest in seg_share]
     local = argmax_per_segment(share, tuple(sizes), bounds)
     worst = starts + local
-    worst_e, worst_a = e[worst].tolist(), a[worst].tolist()
-    local = local.tolist()
-    rows = []
-    for j, ((layer, kind, one_sided), tensor) in enumerate(zip(meta, expected, strict=True)):
+    rows, new, set_fields = [], object.__new__, object.__setattr__
+    for (layer, kind, one_sided), tensor, given, size, left_out, ok, err, rel, at, value, got in zip(
+            meta, expected, actual, sizes, excluded, ok_all, seg_error, seg_relative, local.tolist(),
+            e[worst].tolist(), a[worst].tolist(), strict=True):  # fmt: skip
+        bad = err != err  # NaN
         shape = tensor.shape
-        if excluded[j] == sizes[j]:
+        if left_out == size:
             rows.append(TensorComparison(
-                layer, kind, shape, shape, 0.0, 0.0, None, None, None, True, excluded=excluded[j]
-            ))  # fmt: skip
+                layer, kind, shape, shape, 0.0, 0.0, None, None, None, True, excluded=left_out))  # fmt: skip
             continue
-        ok = ok_all[j]
-        index = divmod(local[j], shape[1]) if len(shape) == 2 else tuple(
-            int(k) for k in np.unravel_index(local[j], shape))  # fmt: skip
-        rows.append(_row(
-            layer, kind, shape, shape, float("nan") if seg_nan[j] else seg_error[j],
-            float("nan") if seg_nan[j] else seg_relative[j], index, worst_e[j],
-            worst_a[j], ok, sizes[j] - excluded[j], excluded[j], int(one_sided),
-            "" if ok else _failure_message(tensor, actual[j], worst_a[j]), "",
-        ))  # fmt: skip
+        row = new(TensorComparison)  # TensorComparison(...) without the frozen dataclass's __init__ (2 us):
+        # every field, in order (tests/test_compare.py checks them against the dataclass's)
+        set_fields(row, "__dict__", {
+            "layer": layer, "kind": kind, "shape": shape, "actual_shape": shape,
+            "max_abs_error": float("nan") if bad else err, "max_rel_error": float("nan") if bad else rel,
+            "worst_index": divmod(at, shape[1]) if len(shape) == 2 else tuple(
+                int(k) for k in np.unravel_index(at, shape)),
+            "expected_value": value, "actual_value": got, "ok": ok, "compared": size - left_out,
+            "excluded": left_out, "one_sided": int(one_sided),
+            "message": "" if ok else _failure_message(tensor, given, got), "key": ""})  # fmt: skip
+        rows.append(row)
     return rows
 
 

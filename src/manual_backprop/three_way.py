@@ -34,6 +34,7 @@ from .tolerances import (
     DIRECTIONAL_STEP,
     FD_BUDGET,
     FD_MAX_BLOCK_BYTES,
+    dtype_name,
     gradient_scale,
     rounding_allowance,
     tolerance_for,
@@ -76,12 +77,13 @@ def _compared(specs) -> list:
     if len(specs) == 1:
         _, expected, actual, rtol, atol = specs[0]
         e, a, rtols, atols, scale = expected.flat, actual.flat, rtol, atol, scales[0]
-    else:  # the tolerances and scales repeated per entry: the same products, entry by entry
-        size = specs[0][1].flat.size
+    else:  # atol * scale and rtol repeated per entry (times a scale of 1): the same products, entry by entry
         e = np.concatenate([expected.flat for _, expected, _, _, _ in specs])
         a = np.concatenate([actual.flat for _, _, actual, _, _ in specs])
-        rtols, atols, scale = (np.repeat(np.array(values), size) for values in (
-            [spec[3] for spec in specs], [spec[4] for spec in specs], scales))  # fmt: skip
+        per_spec = [[spec[4] * scale for spec, scale in zip(specs, scales, strict=True)],
+                    [spec[3] for spec in specs]]
+        atols, rtols = np.repeat(np.array(per_spec), specs[0][1].flat.size, axis=1)
+        scale = 1.0
     rows = flat_rows(meta * len(specs), [t for spec in specs for t in spec[1].tensors],
                      [t for spec in specs for t in spec[2].tensors], e, a, rtol=rtols, atol=atols,
                      scale=scale)  # fmt: skip
@@ -162,7 +164,8 @@ def three_way_check(
         raise ValueError("step does not apply to fd='taylor', which sweeps its own steps (pass step=None)")
     if fd in ("central", "forward", "backward"):
         check_method_and_step(fd, step)
-    if isinstance(fd_budget, bool) or not isinstance(fd_budget, numbers.Real) or not fd_budget >= 0:
+    if not (type(fd_budget) in (int, float) and fd_budget >= 0) and (  # the common case, then the rest
+            isinstance(fd_budget, bool) or not isinstance(fd_budget, numbers.Real) or not fd_budget >= 0):
         raise ValueError(f"fd_budget must be a number of multiply-adds >= 0 (or float('inf')), got "
                          f"{fd_budget!r}")
     count = check_count(directions, "directions", 1)
@@ -217,9 +220,9 @@ def three_way_check(
         return _compared([("manual vs jax", flats[1], flats[0], table.rtol, table.atol)])[0]
 
     sizes = (weights[0].shape[1],) + tuple(w.shape[0] for w in weights)
-    common = dict(sizes=sizes, batch=int(x.shape[1]), dtype=dtype.name, activation=activation, loss=loss,
-                  requested_fd=fd, step=None if step is None else float(step), loss_value=loss_value,
-                  net_output=net_output)  # fmt: skip
+    common = dict(sizes=sizes, batch=int(x.shape[1]), dtype=dtype_name(dtype), activation=activation,
+                  loss=loss, requested_fd=fd, step=None if step is None else float(step),
+                  loss_value=loss_value, net_output=net_output)  # fmt: skip
     if method in ("directional", "taylor"):
         # One line through theta serves both gradients; the loss along it is evaluated in float64.
         line = loss_line(weights, biases, x, check_target(y, loss, target.shape[0], x.shape[1], np.float64),

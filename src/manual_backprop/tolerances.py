@@ -98,8 +98,8 @@ TAIL_RATES = 3  # rates judged: those between the smallest usable steps
 _DTYPE_NAMES: dict = {}  # dtype (or what names one) -> its name: np.dtype(...).name costs 2 us
 
 
-def tolerance_for(dtype, kind: str = "analytic") -> Tolerance:
-    """The tolerance for comparing gradients of ``dtype`` by ``kind`` ("analytic", "central", ...)."""
+def dtype_name(dtype) -> str:
+    """``np.dtype(dtype).name``, remembered (the name is computed anew on each access, 2 us)."""
     try:
         name = _DTYPE_NAMES.get(dtype)
     except TypeError:  # unhashable: np.dtype below says what is wrong with it
@@ -108,7 +108,12 @@ def tolerance_for(dtype, kind: str = "analytic") -> Tolerance:
         name = np.dtype(dtype).name
         if len(_DTYPE_NAMES) < 64:
             _DTYPE_NAMES[dtype] = name
-    key = (name, kind)
+    return name
+
+
+def tolerance_for(dtype, kind: str = "analytic") -> Tolerance:
+    """The tolerance for comparing gradients of ``dtype`` by ``kind`` ("analytic", "central", ...)."""
+    key = (dtype_name(dtype), kind)
     if key not in TOLERANCES:
         choices = sorted({k for _, k in TOLERANCES})
         raise ValueError(
