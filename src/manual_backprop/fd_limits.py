@@ -23,8 +23,13 @@ def default_step(dtype: DTypeLike, method: str = "central") -> float:
     Scaling by max(1, |theta|) keeps the relative perturbation of large parameters meaningful.
     float64: 1.5e-8 (one-sided), 6.1e-6 (central); float32: 3.5e-4 and 4.9e-3.
     """
+    return _base_step(np.dtype(dtype), method == "central")
+
+
+@lru_cache(maxsize=8)
+def _base_step(dtype: np.dtype, central: bool) -> float:
     eps = float(np.finfo(dtype).eps)
-    return float(np.cbrt(eps)) if method == "central" else float(np.sqrt(eps))
+    return float(np.cbrt(eps)) if central else float(np.sqrt(eps))
 
 
 def check_method_and_step(method, step):

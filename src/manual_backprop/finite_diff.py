@@ -270,7 +270,7 @@ def numerical_gradients(all_weights: Parameters, all_biases: Parameters, net_inp
         every, every_kink, _ = fd_sweep(weights, biases, target, act, loss, forward_pass, method, step,
                                       return_kinks, max_memory)  # fmt: skip
     result = split(every, weights)
-    if not np.isfinite(every).all():  # the error names the first layer that overflowed
+    if not np.logical_and.reduce(np.isfinite(every)):  # the error names the first layer that overflowed
         check_gradient_finite(*result, "the finite-difference gradient",
                               "a perturbed loss overflowed: take a smaller step, or scale the parameters "
                               "down")
@@ -312,7 +312,7 @@ def fd_sweep(weights, biases, target, act, loss: str, forward_pass, method: str,
     base_terms = loss_terms(loss, net_output, target)[:, None, :]
     if all_steps is None:
         all_steps = perturbation_steps(weights, biases, dtype, method, step)
-    shapes = tuple(omega.shape for omega in weights)
+    shapes = tuple([omega.shape for omega in weights])
     offsets = layout(shapes)[0]
     chunk = len(signs) * offsets[-1] if math.isinf(max_memory) else \
         max(1, int(max_memory) // per_perturbation_bytes(weights, x.shape[1], dtype))  # fmt: skip

@@ -76,7 +76,7 @@ def _first_non_finite(array: np.ndarray) -> tuple | None:
     """The index of the first NaN or inf entry of ``array``, or None: one cheap test first (for a large array
     a sum, which large finite entries may overflow, not an error), the scan only when that test fails."""
     if array.size <= SMALL:
-        finite = np.isfinite(array).all()
+        finite = np.logical_and.reduce(np.isfinite(array), axis=None)
     else:
         with np.errstate(over="ignore", invalid="ignore"):
             finite = np.isfinite(np.add.reduce(array, axis=None))
@@ -88,8 +88,8 @@ def _first_non_finite(array: np.ndarray) -> tuple | None:
 
 def _all_finite(arrays) -> bool:
     """Whether every entry of ``arrays`` is finite: for small ones, one test of a concatenated copy."""
-    if sum(a.size for a in arrays) <= SMALL:
-        return bool(np.isfinite(np.concatenate(arrays, axis=None)).all())
+    if sum([a.size for a in arrays]) <= SMALL:
+        return bool(np.logical_and.reduce(np.isfinite(np.concatenate([a.ravel() for a in arrays]))))
     return all(_first_non_finite(a) is None for a in arrays)
 
 
