@@ -145,12 +145,12 @@ def _check_sequence(value, name: str) -> list:
     return list(value)
 
 
-def _fast_parameters(all_weights, all_biases, *others):
+def _fast_parameters(all_weights, all_biases):
     """The common case checked in a few microseconds: ``(weights, biases, dtype)``, or None.
 
-    Two lists of float64 (or float32) arrays of one dtype, of matching shapes, all finite (and the arrays
-    ``others``, checked by the caller but for NaN and inf): small layers would otherwise spend more time
-    being validated than differentiated. Anything else returns None, for the full check naming the layer.
+    Two lists of float64 (or float32) arrays of one dtype, of matching shapes, all finite: small layers
+    would otherwise spend more time being validated than differentiated. Anything else returns None, for
+    the full check whose errors name the layer.
     """
     if not (isinstance(all_weights, list) and isinstance(all_biases, list) and 0 < len(all_weights)
             == len(all_biases)) or type(all_weights[0]) is not np.ndarray:  # fmt: skip
@@ -162,7 +162,7 @@ def _fast_parameters(all_weights, all_biases, *others):
                 and beta.shape == (omega.shape[0], 1) and (rows is None or omega.shape[1] == rows)):
             return None
         rows = omega.shape[0]
-    if dtype not in SUPPORTED_DTYPES or not _all_finite([*all_weights, *all_biases, *others]):
+    if dtype not in SUPPORTED_DTYPES or not _all_finite([*all_weights, *all_biases]):
         return None
     return list(all_weights), list(all_biases), dtype
 
@@ -249,8 +249,13 @@ def _fast_problem(all_weights, all_biases, x, y, loss):
             and x.dtype == omega.dtype == y.dtype and x.shape[0] == omega.shape[1]
             and y.shape == (beta.shape[0], x.shape[1])):  # fmt: skip
         return None
-    fast = _fast_parameters(all_weights, all_biases, x, y)
-    return None if fast is None else (*fast[:2], x, y, fast[2])
+    if not _all_finite([x, y]):
+        return None
+    weights, biases, dtype = check_parameters(all_weights, all_biases)  # in a few microseconds, or raises
+    if dtype != x.dtype:  # parameters of mixed dtypes, converted: x and y follow, as in the full checks
+        x = check_columns(x, "net_input", weights[0].shape[1], dtype)
+        return weights, biases, x, check_target(y, loss, weights[-1].shape[0], x.shape[1], dtype), dtype
+    return weights, biases, x, y, dtype
 
 
 def check_columns(value, name: str, rows: int, dtype: np.dtype, columns: int | None = None) -> np.ndarray:
