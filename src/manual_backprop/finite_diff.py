@@ -173,8 +173,10 @@ class _Perturber:
         carried += self.all_f[k][:, None, None, :]  # f_k + carried, in place: carried is a fresh array
         f = carried
         if crossed is not None:
-            flags = np.logical_or.reduce(self.is_on(f) != self.on[k][:, None, None, :], axis=(0, 3))
-            crossed[:, slice(0, flags.shape[1]) if alive is None else alive] |= flags
+            flips = self.is_on(f) != self.on[k][:, None, None, :]
+            if np.logical_or.reduce(flips, axis=None):  # which perturbations, only where one did
+                flags = np.logical_or.reduce(flips, axis=(0, 3))
+                crossed[:, slice(0, flags.shape[1]) if alive is None else alive] |= flags
         dh = self.act.function(f)
         dh -= self.all_h[k + 1][:, None, None, :]
         omega = self.weights[k + 1]

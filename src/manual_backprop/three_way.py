@@ -8,6 +8,7 @@ finite differences (``fd_witness.fd_witness``), or, for large networks, the dire
 from __future__ import annotations
 
 import numbers
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -60,7 +61,7 @@ class _Flat:
         self.flat = np.concatenate([t.ravel() for t in self.tensors]).astype(np.float64, copy=False) \
             if flat is None else flat  # fmt: skip
 
-    @property
+    @cached_property
     def scale(self) -> float:
         """``gradient_scale(pair)``, from the flat vector where that decides it."""
         largest = float(np.abs(self.flat).max())
@@ -116,6 +117,19 @@ def _compare_fd(analytic, witness: FdWitness, label: str, main) -> Comparison:
     return Comparison(label, tuple(rows), main.rtol, main.atol, float(scale), tuple(notes))
 
 
+def _oracle():
+    """``oracle.jax_network.gradients_of_checked``, imported on the first call (JAX loads then)."""
+    global _GRADIENTS_OF_CHECKED
+    if _GRADIENTS_OF_CHECKED is None:
+        from oracle.jax_network import gradients_of_checked
+
+        _GRADIENTS_OF_CHECKED = gradients_of_checked
+    return _GRADIENTS_OF_CHECKED
+
+
+_GRADIENTS_OF_CHECKED = None
+
+
 def three_way_check(
     all_weights: Parameters,
     all_biases: Parameters,
@@ -156,8 +170,7 @@ def three_way_check(
                                 activation=activation, loss=loss, vector=vector, rng=rng)
     if vector is not None:
         raise ValueError("vector is for derivative='jvp', 'hvp' or 'ggn'; the gradient takes none")
-    from oracle.jax_network import gradients_of_checked  # the JAX import is paid only by the checks
-
+    gradients_of_checked = _oracle()  # the JAX import is paid only by the checks
     if fd not in FD_MODES:
         raise ValueError(f"unknown fd {fd!r}; choose one of {', '.join(FD_MODES)}")
     if fd == "taylor" and step is not None:
@@ -204,14 +217,17 @@ def three_way_check(
     dl_df_last = loss_gradient(loss, net_output, target)
     with np.errstate(over="ignore", invalid="ignore"):
         manual = backward(weights, all_f, all_h, dl_df_last, act)
-    check_gradient_finite(*manual)
+    # Float64 (no allowance): each gradient flat once, and its comparisons in one pass with the fd ones
+    flats = None if dtype == np.float32 else [_Flat(manual)]
+    if flats is None or not np.logical_and.reduce(np.isfinite(flats[0].flat)):  # all finite, or which not
+        check_gradient_finite(*manual)
     oracle = gradients_of_checked(weights, biases, x, target, activation=activation, loss=loss)
     allowance = None
     if dtype == np.float32:  # rounding grows with the size of the computation; float64 keeps the table's
         allowance = rounding_allowance(weights, all_f, all_h, dl_df_last, act.derivative, dtype,
                                        loss_derivative=lambda z: loss_gradient(loss, z, target))  # fmt: skip
-    # Float64 (no allowance): each gradient flat once, and its comparisons in one pass with the fd ones
-    flats = None if allowance is not None else (_Flat(manual), _Flat(oracle))
+    else:
+        flats.append(_Flat(oracle))
     table = tolerance_for(dtype)
 
     def versus_jax():
