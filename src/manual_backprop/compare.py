@@ -259,12 +259,18 @@ def flat_rows(meta, expected, actual, e, a, *, rtol, atol, scale: float, include
     ok_all = [largest <= 1.0 for largest in seg_share]
     local = argmax_per_segment(share, tuple(sizes), bounds)
     worst = starts + local
+    shapes = [x.shape for x in expected]
+    if all(len(shape) == 2 for shape in shapes):  # the worst entries' (row, column), all at once
+        at_rows, at_columns = np.divmod(local, [shape[1] for shape in shapes])
+        where = list(zip(at_rows.tolist(), at_columns.tolist(), strict=True))
+    else:
+        where = [tuple(int(k) for k in np.unravel_index(at, shape))
+                 for at, shape in zip(local.tolist(), shapes, strict=True)]  # fmt: skip
     rows, new, set_fields = [], object.__new__, object.__setattr__
-    for (layer, kind, one_sided), tensor, given, size, left_out, ok, err, rel, at, value, got in zip(
-            meta, expected, actual, sizes, excluded, ok_all, seg_error, seg_relative, local.tolist(),
+    for (layer, kind, one_sided), tensor, given, shape, size, left_out, ok, err, rel, at, value, got in zip(
+            meta, expected, actual, shapes, sizes, excluded, ok_all, seg_error, seg_relative, where,
             e[worst].tolist(), a[worst].tolist(), strict=True):  # fmt: skip
         bad = err != err  # NaN
-        shape = tensor.shape
         if left_out == size:
             rows.append(TensorComparison(
                 layer, kind, shape, shape, 0.0, 0.0, None, None, None, True, excluded=left_out))  # fmt: skip
@@ -274,8 +280,7 @@ def flat_rows(meta, expected, actual, e, a, *, rtol, atol, scale: float, include
         set_fields(row, "__dict__", {
             "layer": layer, "kind": kind, "shape": shape, "actual_shape": shape,
             "max_abs_error": float("nan") if bad else err, "max_rel_error": float("nan") if bad else rel,
-            "worst_index": divmod(at, shape[1]) if len(shape) == 2 else tuple(
-                int(k) for k in np.unravel_index(at, shape)),
+            "worst_index": at,
             "expected_value": value, "actual_value": got, "ok": ok, "compared": size - left_out,
             "excluded": left_out, "one_sided": int(one_sided),
             "message": "" if ok else _failure_message(tensor, given, got), "key": ""})  # fmt: skip

@@ -8,7 +8,7 @@ finite differences (``fd_witness.fd_witness``), or, for large networks, the dire
 from __future__ import annotations
 
 import numbers
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -68,12 +68,17 @@ class _Flat:
         return largest if 0 < largest < np.inf else gradient_scale(self.pair)
 
 
+@lru_cache(maxsize=64)
+def _meta(layers: int) -> list:
+    """``flat_rows``' (layer, kind, one_sided) of a gradient pair of ``layers`` layers, none one-sided."""
+    return [(layer, kind, 0) for layer in range(layers) for kind in KINDS]
+
+
 def _compared(specs) -> list:
     """``compare_gradients``' verdicts on pairs of gradients of the right shapes with scalar tolerances, no
     masks, no allowance, all in one vectorised pass: ``specs`` holds (label, expected, actual, rtol, atol)
     of ``_Flat``s, the scale being expected's. One ``Comparison`` per spec."""
-    layers = len(specs[0][1].pair[0])
-    meta = [(layer, kind, 0) for layer in range(layers) for kind in KINDS]
+    meta = _meta(len(specs[0][1].pair[0]))
     scales = [expected.scale for _, expected, _, _, _ in specs]
     if len(specs) == 1:
         _, expected, actual, rtol, atol = specs[0]
@@ -218,12 +223,13 @@ def three_way_check(
     with np.errstate(over="ignore", invalid="ignore"):
         manual = backward(weights, all_f, all_h, dl_df_last, act)
     # Float64 (no allowance): each gradient flat once, and its comparisons in one pass with the fd ones
-    flats = None if dtype == np.float32 else [_Flat(manual)]
+    single = dtype == np.float32
+    flats = None if single else [_Flat(manual)]
     if flats is None or not np.logical_and.reduce(np.isfinite(flats[0].flat)):  # all finite, or which not
         check_gradient_finite(*manual)
     oracle = gradients_of_checked(weights, biases, x, target, activation=activation, loss=loss)
     allowance = None
-    if dtype == np.float32:  # rounding grows with the size of the computation; float64 keeps the table's
+    if single:  # rounding grows with the size of the computation; float64 keeps the table's
         allowance = rounding_allowance(weights, all_f, all_h, dl_df_last, act.derivative, dtype,
                                        loss_derivative=lambda z: loss_gradient(loss, z, target))  # fmt: skip
     else:
@@ -235,7 +241,7 @@ def three_way_check(
             return compare_gradients(oracle, manual, dtype=dtype, label="manual vs jax", allowance=allowance)
         return _compared([("manual vs jax", flats[1], flats[0], table.rtol, table.atol)])[0]
 
-    sizes = (weights[0].shape[1],) + tuple(w.shape[0] for w in weights)
+    sizes = (weights[0].shape[1], *[w.shape[0] for w in weights])
     common = dict(sizes=sizes, batch=int(x.shape[1]), dtype=dtype_name(dtype), activation=activation,
                   loss=loss, requested_fd=fd, step=None if step is None else float(step),
                   loss_value=loss_value, net_output=net_output)  # fmt: skip
