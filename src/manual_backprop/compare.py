@@ -260,7 +260,7 @@ def flat_rows(meta, expected, actual, e, a, *, rtol, atol, scale: float, include
     local = argmax_per_segment(share, tuple(sizes), bounds)
     worst = starts + local
     shapes = [x.shape for x in expected]
-    if all(len(shape) == 2 for shape in shapes):  # the worst entries' (row, column), all at once
+    if {len(shape) for shape in shapes} == {2}:  # the worst entries' (row, column), all at once
         at_rows, at_columns = np.divmod(local, [shape[1] for shape in shapes])
         where = list(zip(at_rows.tolist(), at_columns.tolist(), strict=True))
     else:

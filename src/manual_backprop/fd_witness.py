@@ -83,8 +83,8 @@ class FdWitness(NamedTuple):
     flat: np.ndarray | None = None  # where no kink was crossed: values as Omega_0, beta_0, ... end to end
 
 
-def fd_witness(weights, biases, target, act, loss, forward_pass, method, step, *, floor: bool = True
-               ) -> FdWitness:
+def fd_witness(weights, biases, target, act, loss, forward_pass, method, step, *, floor: bool = True,
+               base_terms=None) -> FdWitness:
     """Finite differences by ``method`` with the kink rule, on checked arrays (see ``fd_gradients``): an entry
     whose difference crossed a kink takes the one-sided difference of a side where no unit changes state,
     with the forward tolerance; entries that cross on both sides are excluded.
@@ -92,11 +92,12 @@ def fd_witness(weights, biases, target, act, loss, forward_pass, method, step, *
     ``floor``: also the per-entry floor below which the differences cannot resolve (their rounding,
     ``rounding_floor``, and for central differences their truncation, bounded by the gap between the
     one-sided quotients), to be added to the absolute tolerance. It only loosens a comparison, so a caller
-    may first compare without it (``floor=False``, cheaper) and ask for it when that comparison fails."""
+    may first compare without it (``floor=False``, cheaper) and ask for it when that comparison fails.
+    ``base_terms``: the unperturbed loss terms, when the caller has them (``fd_sweep``)."""
     dtype = weights[0].dtype
     all_steps = perturbation_steps(weights, biases, dtype, method, step)
     every, every_kink, curve = fd_sweep(weights, biases, target, act, loss, forward_pass, method, step, True,
-                                        DEFAULT_MEMORY, floor, all_steps)  # fmt: skip
+                                        DEFAULT_MEMORY, floor, all_steps, base_terms)  # fmt: skip
     flat, fd_w, fd_b = split_flat(every, weights)
     values = [fd_w, fd_b]
     main = tolerance_for(dtype, method)

@@ -303,15 +303,16 @@ def fd_gradients(weights, biases, target, act, loss: str, forward_pass, *, metho
 
 
 def fd_sweep(weights, biases, target, act, loss: str, forward_pass, method: str, step, return_kinks: bool,
-           max_memory: float, return_curvature: bool = False, all_steps=None):
+             max_memory: float, return_curvature: bool = False, all_steps=None, base_terms=None):
     """``fd_gradients``' quotients, kink flags (None unless ``return_kinks``) and curvature (None unless
     ``return_curvature`` and central), each one flat vector of the raveled augmented matrices [Omega_k |
-    beta_k] one layer after another (``fd_plan.layout``'s offsets; ``fd_plan.split`` gives the tensors)."""
+    beta_k] one layer after another (``fd_plan.layout``'s offsets; ``fd_plan.split`` gives the tensors).
+    ``base_terms``: ``loss_terms`` of the unperturbed output, (D_o, N), when the caller has them."""
     net_output, all_f, all_h = forward_pass
     x, dtype = all_h[0], weights[0].dtype
     signs = signs_of(method, dtype)
     perturber = _Perturber(weights, act, loss, target, all_f, all_h, signs, return_kinks)
-    base_terms = loss_terms(loss, net_output, target)[:, None, :]
+    base_terms = (loss_terms(loss, net_output, target) if base_terms is None else base_terms)[:, None, :]
     if all_steps is None:
         all_steps = perturbation_steps(weights, biases, dtype, method, step)
     shapes = tuple([omega.shape for omega in weights])

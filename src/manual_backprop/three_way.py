@@ -8,7 +8,7 @@ finite differences (``fd_witness.fd_witness``), or, for large networks, the dire
 from __future__ import annotations
 
 import numbers
-from functools import cached_property, lru_cache
+from functools import lru_cache
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -56,16 +56,18 @@ class _Flat:
     order of a comparison's rows): the comparisons of the three-way check then concatenate it once."""
 
     def __init__(self, pair, flat=None):
-        self.pair = pair
+        self.pair, self._scale = pair, None
         self.tensors = [t for layer in zip(*pair, strict=True) for t in layer]  # comparison order
         self.flat = np.concatenate([t.ravel() for t in self.tensors]).astype(np.float64, copy=False) \
             if flat is None else flat  # fmt: skip
 
-    @cached_property
+    @property
     def scale(self) -> float:
-        """``gradient_scale(pair)``, from the flat vector where that decides it."""
-        largest = float(np.abs(self.flat).max())
-        return largest if 0 < largest < np.inf else gradient_scale(self.pair)
+        """``gradient_scale(pair)``, from the flat vector where that decides it (computed once)."""
+        if self._scale is None:
+            largest = float(np.abs(self.flat).max())
+            self._scale = largest if 0 < largest < np.inf else gradient_scale(self.pair)
+        return self._scale
 
 
 @lru_cache(maxsize=64)
@@ -217,7 +219,8 @@ def three_way_check(
     with np.errstate(over="ignore", invalid="ignore"):
         forward_pass = forward(weights, biases, x, act)
         net_output, all_f, all_h = forward_pass
-        loss_value = float(loss_terms(loss, net_output, target).sum())
+        terms = loss_terms(loss, net_output, target)
+        loss_value = float(terms.sum())
     check_forward_finite(all_f, loss_value)
     dl_df_last = loss_gradient(loss, net_output, target)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -270,7 +273,8 @@ def three_way_check(
     main = tolerance_for(dtype, method)
     # The differences' floor (rounding, truncation) only loosens the comparison: it is computed, and the
     # comparison made again with it, only where the table's tolerance alone fails.
-    witness = fd_witness(weights, biases, target, act, loss, forward_pass, method, fd_step, floor=False)
+    witness = fd_witness(weights, biases, target, act, loss, forward_pass, method, fd_step, floor=False,
+                         base_terms=terms)
     if flats is not None and witness.flat is not None and witness.floor is None:  # no kink: scalar tolerances
         fd_flat = _Flat(witness.values, witness.flat)
         manual_vs_jax, manual_vs_fd, jax_vs_fd = _compared([
