@@ -9,7 +9,9 @@ per shape: a small network pays for them once.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
+from contextlib import suppress
 from functools import lru_cache
 from itertools import accumulate
 from typing import NamedTuple
@@ -54,16 +56,24 @@ class Batch(NamedTuple):
     joins: tuple | None = None
 
 
-_KEPT: dict = {}  # (what, shapes, ...) -> a plan or layout of a small network, computed once
+_KEPT: OrderedDict = OrderedDict()  # (what, shapes, ...) -> a plan or layout of a small network, recent last
+KEPT, KEPT_PARAMETERS = 64, 2**14  # at most this many, of networks of at most this many parameters
 
 
 def _kept(key, shapes: tuple, make):
-    """``make()``, kept under ``key`` for a small network (a few kilobytes of indices) while room is left."""
+    """``make()``, kept under ``key`` for a small network (indices of a few hundred kilobytes at most), the
+    least recently used dropped past ``KEPT``."""
     value = _KEPT.get(key)
-    if value is None:
-        value = make()
-        if len(_KEPT) < 256 and sum(rows * (columns + 1) for rows, columns in shapes) <= SMALL_BATCH:
-            _KEPT[key] = value
+    if value is not None:
+        with suppress(KeyError):  # dropped meanwhile by another thread: it is returned all the same
+            _KEPT.move_to_end(key)
+        return value
+    value = make()
+    if sum(rows * (columns + 1) for rows, columns in shapes) <= KEPT_PARAMETERS:
+        _KEPT[key] = value
+        while len(_KEPT) > KEPT:
+            with suppress(KeyError):
+                _KEPT.popitem(last=False)
     return value
 
 
@@ -119,9 +129,13 @@ def input_starts(columns: tuple) -> list:
     return [0, *accumulate(d + 1 for d in columns)]
 
 
-@lru_cache(maxsize=8)
 def identity(size: int, dtype) -> np.ndarray:
-    """``np.eye(size, dtype=dtype)``, read-only and made once."""
+    """``np.eye(size, dtype=dtype)``, read-only; made once for a narrow network."""
+    return _identity(size, dtype) if size < 2 * WIDE else np.eye(size, dtype=dtype)
+
+
+@lru_cache(maxsize=8)
+def _identity(size: int, dtype) -> np.ndarray:
     eye = np.eye(size, dtype=dtype)
     eye.flags.writeable = False
     return eye
