@@ -9,7 +9,6 @@ per shape: a small network pays for them once.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Sequence
 from contextlib import suppress
 from functools import lru_cache
@@ -56,24 +55,21 @@ class Batch(NamedTuple):
     joins: tuple | None = None
 
 
-_KEPT: OrderedDict = OrderedDict()  # (what, shapes, ...) -> a plan or layout of a small network, recent last
+_KEPT: dict = {}  # (what, shapes, ...) -> a plan or layout of a small network, the oldest first
 KEPT, KEPT_PARAMETERS = 64, 2**14  # at most this many, of networks of at most this many parameters
 
 
 def _kept(key, shapes: tuple, make):
     """``make()``, kept under ``key`` for a small network (indices of a few hundred kilobytes at most), the
-    least recently used dropped past ``KEPT``."""
+    oldest dropped past ``KEPT``."""
     value = _KEPT.get(key)
-    if value is not None:
-        with suppress(KeyError):  # dropped meanwhile by another thread: it is returned all the same
-            _KEPT.move_to_end(key)
-        return value
-    value = make()
-    if sum(rows * (columns + 1) for rows, columns in shapes) <= KEPT_PARAMETERS:
-        _KEPT[key] = value
-        while len(_KEPT) > KEPT:
-            with suppress(KeyError):
-                _KEPT.popitem(last=False)
+    if value is None:
+        value = make()
+        if sum(rows * (columns + 1) for rows, columns in shapes) <= KEPT_PARAMETERS:
+            _KEPT[key] = value
+            while len(_KEPT) > KEPT:
+                with suppress(KeyError, RuntimeError, StopIteration):  # another thread dropped it first
+                    del _KEPT[next(iter(_KEPT))]
     return value
 
 

@@ -334,7 +334,7 @@ def fd_sweep(weights, biases, target, act, loss: str, forward_pass, method: str,
         if curving:
             curve = _curvature(terms, alive, batch.size, base_terms, steps)
         quotients = _quotients(terms, alive, batch.size, base_terms, steps, method)
-        kinks = kinks.any(axis=0) if kinks is not None else None
+        kinks = np.logical_or.reduce(kinks, axis=0) if kinks is not None else None
         if single:
             every = quotients
             every_kink = every_kink if kinks is None else kinks
@@ -357,7 +357,7 @@ def _curvature(terms, alive, size: int, base_terms, steps):
     ``fd_gradients``); each one-sided difference of the terms is exact where they are close."""
     ups = terms[:, 0] - base_terms
     ups += terms[:, 1] - base_terms
-    sums = np.abs(ups.sum(axis=(0, 2)))
+    sums = np.abs(np.add.reduce(ups, axis=(0, 2)))
     if alive is not None:
         sums, moving_sums = np.zeros(size, sums.dtype), sums
         sums[alive] = moving_sums
@@ -374,7 +374,7 @@ def _quotients(terms, alive, size: int, base_terms, steps, method: str):
     else:
         differences = terms[:, 0]
         differences -= base_terms  # in place: terms is a fresh array
-    sums = differences.sum(axis=(0, 2))
+    sums = np.add.reduce(differences, axis=(0, 2))  # ndarray.sum, without its Python wrapper
     if alive is not None:
         sums, moving_sums = np.zeros(size, sums.dtype), sums
         sums[alive] = moving_sums
