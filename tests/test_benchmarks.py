@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -109,3 +110,41 @@ def test_writes_to_the_ignored_bench_out_by_default(monkeypatch):
     monkeypatch.setattr(sys, "path", list(sys.path))  # the script puts benchmarks/ first; undo it after
     spec.loader.exec_module(bench)
     assert bench.parse_args([]).out == ROOT / "bench-out"
+
+
+SMALL = ROOT / "benchmarks" / "bench_small_network.py"
+
+
+def test_small_network_side_by_side_quick_run(tmp_path):
+    """``bench_small_network.py --quick``: every method timed, the goals judged, today's forward differences
+    equal to 0.1's bit for bit (the speed-up changed no number). No time is asserted."""
+    done = subprocess.run([sys.executable, str(SMALL), "--quick", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((tmp_path / "small_network.json").read_text())
+    assert results["quick"] is True and results["machine"]["load_average_at_start"] is not None
+    assert set(results["timings"]) == {"notebook_cell", "fd_forward", "fd_forward_v0_1", "fd_notebook_step",
+                                       "fd_notebook_step_v0_1", "three_way_check"}
+    for name, entry in results["timings"].items():
+        assert entry["median_s"] > 0 and entry["repeats"] >= 3, name
+    assert len(results["goals"]) == 6 and all(isinstance(goal["met"], bool) for goal in results["goals"])
+    assert results["same_bits_as_v0_1"] == {"fd_forward": True, "fd_notebook_step": True}
+    table = (tmp_path / "small_network.md").read_text()
+    assert "| three_way_check |" in table and table in done.stdout
+
+
+def test_the_frozen_0_1_copy_is_that_release_byte_for_byte():
+    """benchmarks/v0_1 holds 0.1.0's modules as they were at the pinned commit (where history is there)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import v0_1
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    for module in v0_1.MODULES:
+        shown = subprocess.run(["git", "show", f"{v0_1.COMMIT}:src/manual_backprop/{module}.py"],
+                               capture_output=True, cwd=ROOT)  # fmt: skip
+        if shown.returncode != 0:
+            pytest.skip(f"commit {v0_1.COMMIT[:7]} is not in this clone's history (a shallow clone)")
+        assert (ROOT / "benchmarks" / "v0_1" / f"{module}.py").read_bytes() == shown.stdout, module

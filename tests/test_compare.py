@@ -133,3 +133,15 @@ def test_a_negative_or_nan_tolerance_is_refused(gradient, argument, value):
 
 def test_a_zero_tolerance_is_allowed_and_exact(gradient):
     assert compare_gradients(gradient, gradient, rtol=0, atol=0).ok
+
+
+def test_rows_built_in_bulk_are_the_dataclass_itself(gradient):
+    """The vectorised comparison builds its rows without ``TensorComparison.__init__`` (compare.flat_rows):
+    each row has exactly the dataclass's fields and equals the row ``__init__`` makes of the same values."""
+    from dataclasses import fields, replace
+
+    wrong = _copy(gradient)
+    wrong[0][2][1, 3] += 1.0
+    for row in compare_gradients(gradient, wrong).rows:
+        assert list(vars(row)) == [f.name for f in fields(row)]
+        assert row == replace(row) and hash(row) == hash(replace(row)) and repr(row) == repr(replace(row))

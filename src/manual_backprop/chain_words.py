@@ -17,8 +17,14 @@ from .tolerances import MIN_SUPPORT
 
 # The notebook's names for the loss and its derivative, per loss: what a student swaps.
 _LOSS_NAMES = {"least_squares": "least_squares_loss", "sum_of_squares": "least_squares_loss"}
+
 _RIGHT_TOP = {"least_squares": "out - y", "sum_of_squares": "2 (out - y)",
               "binary_cross_entropy": "sigmoid(out) - y", "softmax_cross_entropy": "softmax(out) - y"}
+
+
+def _right_top(loss: str) -> str:
+    """The right dL/d(output) in words: a formula for a plain loss, the objective's name otherwise."""
+    return _RIGHT_TOP.get(loss, f"the derivative of {loss}")
 
 
 def short(values, digits: int = 4, most: int = 6) -> str:
@@ -94,12 +100,12 @@ def top_reading(yours, out, right, loss: str, tol):
     if code is None and yours.size > 1 and np.count_nonzero(right) > 1:
         c = float(np.vdot(yours, right) / np.vdot(right, right))
         if close(yours, c * right, tol):
-            code, words = "scaled", f"yours is {c:.4g} x the right derivative {_RIGHT_TOP[loss]}"
+            code, words = "scaled", f"yours is {c:.4g} x the right derivative {_right_top(loss)}"
     if code is None:
         words = ("not a usual mistake (tried the loss itself, np.sign(out - y), |out - y|, the summed error, "
                  "y - out, the output alone)")
     numbers = (f"out = {short(out)}, y = {short(y)}, out - y = {short(err)}, the loss L = {value:.6g}; the "
-               f"right dL/d(output) = {_RIGHT_TOP[loss]} = {short(right)}")
+               f"right dL/d(output) = {_right_top(loss)} = {short(right)}")
     return code, words, numbers
 
 

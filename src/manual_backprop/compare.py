@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from itertools import accumulate
 from typing import NamedTuple
 
 import numpy as np
@@ -25,6 +26,7 @@ from .gradient_forms import (
     structure_of,
     tensors_in,
 )
+from .segments import argmax_per_segment, spread
 from .tables import RowsVerdict, fmt, json_number, render_table
 from .tolerances import check_tolerance, gradient_scale, tolerance_for
 from .validate import as_gradient_array, as_real_array
@@ -168,18 +170,6 @@ def _failed(layer, kind, shape, actual_shape, message) -> TensorComparison:
     )  # fmt: skip
 
 
-def _concat(parts, sizes, fill):
-    """One flat float64 array of per-tensor values (None: ``fill``; a scalar: broadcast)."""
-    if all(np.isscalar(p) for p in parts) and len(set(parts)) == 1:
-        return parts[0]
-    return np.concatenate(
-        [
-            np.broadcast_to(fill if p is None else p, (n,)) if np.ndim(p) == 0 or p is None else np.ravel(p)
-            for p, n in zip(parts, sizes, strict=True)
-        ]
-    )
-
-
 class TensorPair(NamedTuple):
     """One tensor to compare: ``expected`` (trusted) and ``actual`` (anything a user returned), with the
     entries to compare (``include`` a mask, None: all), ``rtol``/``atol`` (scalars or per-entry arrays) and
@@ -199,49 +189,62 @@ def compare_tensors(items, *, scale: float) -> list:
     """Compare many ``TensorPair``s in one vectorised pass, with the given ``scale`` (the gradient's:
     ``tolerances.gradient_scale``). The formula is ``tolerances.agree``'s, computed as each entry's share
     of its allowance so that the worst entry can be named. Returns one ``TensorComparison`` per item."""
-    rows = [None] * len(items)
-    good = []
     items = list(items)
+    rows = [None] * len(items)
+    good, actuals = [], []  # the items compared entry by entry, and their actual arrays
     for i, it in enumerate(items):
-        layer, kind, expected = it.layer, it.kind, it.expected
-        shape = tuple(expected.shape)
-        if isinstance(it.actual, Missing):
-            actual, problem = None, it.actual.message
-        else:
-            actual, problem = as_gradient_array(it.actual)
-        if actual is not None:
-            items[i] = it._replace(actual=actual)
-        actual_shape = None if actual is None else tuple(actual.shape)
+        layer, kind, expected, actual = it.layer, it.kind, it.expected, it.actual
+        shape, problem = expected.shape, None
+        if isinstance(actual, Missing):
+            actual, problem = None, actual.message
+        elif type(actual) is not np.ndarray:  # a plain ndarray is kept as it is (as_gradient_array)
+            actual, problem = as_gradient_array(actual)
         if actual is None:
             rows[i] = _failed(layer, kind, shape, None, f"{problem}: expected an array of shape {shape}")
-        elif actual_shape != shape:
+        elif actual.shape != shape:
             rows[i] = _failed(
-                layer, kind, shape, actual_shape, f"wrong shape: expected {shape}, got {actual_shape}"
+                layer, kind, shape, actual.shape, f"wrong shape: expected {shape}, got {actual.shape}"
             )
         elif actual.dtype.kind not in "fiub":
-            rows[i] = _failed(
-                layer, kind, shape, actual_shape, f"dtype {actual.dtype} is not a real number type"
-            )
+            rows[i] = _failed(layer, kind, shape, shape, f"dtype {actual.dtype} is not a real number type")
         elif expected.size:
             good.append(i)
+            actuals.append(actual)
         else:
             rows[i] = TensorComparison(layer, kind, shape, shape, 0.0, 0.0, None, None, None, True)
     if not good:
         return rows
     sel = [items[i] for i in good] if len(good) < len(items) else items
     sizes = [it.expected.size for it in sel]
-    starts = np.cumsum([0] + sizes[:-1])
     e = np.concatenate([it.expected.ravel() for it in sel]).astype(np.float64, copy=False)
-    a = np.concatenate([it.actual.ravel() for it in sel]).astype(np.float64, copy=False)
-    rtol = _concat([it.rtol for it in sel], sizes, 0.0)
-    atol = _concat([it.atol for it in sel], sizes, 0.0)
+    a = np.concatenate([x.ravel() for x in actuals]).astype(np.float64, copy=False)
     masks = [it.include for it in sel]
-    include = None if all(m is None for m in masks) else _concat(masks, sizes, True).astype(bool, copy=False)
+    include = None if all(m is None for m in masks) else spread(masks, sizes, True).astype(bool, copy=False)
+    compared = flat_rows([(it.layer, it.kind, it.one_sided) for it in sel], [it.expected for it in sel],
+                         actuals, e, a, rtol=spread([it.rtol for it in sel], sizes, 0.0),
+                         atol=spread([it.atol for it in sel], sizes, 0.0), scale=scale, include=include)
+    for i, row in zip(good, compared, strict=True):
+        rows[i] = row
+    return rows
+
+
+def flat_rows(meta, expected, actual, e, a, *, rtol, atol, scale: float, include=None) -> list:
+    """``compare_tensors``' rows for tensors of the right shapes and real dtypes, given also laid end to end.
+
+    ``meta`` holds (layer, kind, one_sided) per tensor; ``expected`` and ``actual`` its arrays (not empty);
+    ``e`` and ``a`` the same entries raveled one tensor after another, in float64; ``rtol``, ``atol``
+    scalars or arrays of ``e``'s length, ``include`` None or a boolean array of it. A caller that keeps its
+    gradients flat (the three-way check) concatenates each once instead of once per comparison."""
+    sizes = [x.size for x in expected]
+    bounds = [0, *accumulate(sizes)]  # segment j of the flat arrays: bounds[j]:bounds[j + 1]
+    starts = np.array(bounds[:-1])
+    table = np.empty((3, e.size))  # |a - e|, each entry's share of its allowance, |a - e| / |e|
+    error, share, relative = table
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        error = np.abs(a - e)
+        np.abs(np.subtract(a, e, out=error), out=error)
         magnitude = np.abs(e)
-        share = error / (atol * scale + rtol * magnitude)
-        relative = error / magnitude
+        np.divide(error, atol * scale + rtol * magnitude, out=share)
+        np.divide(error, magnitude, out=relative)
     exact = error == 0
     share[exact] = 0.0
     relative[exact] = 0.0
@@ -249,40 +252,43 @@ def compare_tensors(items, *, scale: float) -> list:
     share[nan] = np.inf  # NaN in `actual` is the worst entry: it agrees with nothing
     if include is not None:
         share[~include] = -1.0
-        error[~include] = 0.0
+        error[~include] = 0.0  # an excluded NaN is no NaN of the tensor's
         relative[~include] = 0.0
-        nan &= include
         excluded = np.add.reduceat(~include, starts).tolist()
     else:
-        excluded = [0] * len(sel)
-    seg_share = np.maximum.reduceat(share, starts)
-    bounds = np.append(starts, e.size).tolist()
-    worst = np.array(
-        [lo + int(share[lo:hi].argmax()) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
-    )
-    ok_all = ((seg_share <= 1.0) & ~np.logical_or.reduceat(nan, starts)).tolist()
-    seg_nan = np.logical_or.reduceat(nan, starts).tolist()
-    seg_error = np.maximum.reduceat(error, starts).tolist()
-    seg_relative = np.maximum.reduceat(relative, starts).tolist()
-    worst_e, worst_a = e[worst].tolist(), a[worst].tolist()
-    local = (worst - starts).tolist()
-    for j, it in enumerate(sel):
-        layer, kind, expected, one_sided = it.layer, it.kind, it.expected, it.one_sided
-        shape = expected.shape
-        if excluded[j] == sizes[j]:
-            row = TensorComparison(
-                layer, kind, shape, shape, 0.0, 0.0, None, None, None, True, excluded=excluded[j]
-            )
-        else:
-            ok = ok_all[j]
-            index = divmod(local[j], shape[1]) if len(shape) == 2 else np.unravel_index(local[j], shape)
-            row = TensorComparison(
-                layer, kind, shape, shape, float("nan") if seg_nan[j] else seg_error[j],
-                float("nan") if seg_nan[j] else seg_relative[j], tuple(int(k) for k in index), worst_e[j],
-                worst_a[j], ok, sizes[j] - excluded[j], excluded[j], int(one_sided),
-                "" if ok else _failure_message(expected, it.actual, worst_a[j]),
-            )  # fmt: skip
-        rows[good[j]] = row
+        excluded = [0] * len(sizes)
+    # Per tensor: the largest error (NaN where an entry compared is NaN: its share is inf, so it fails),
+    # the largest share (<= 1: every entry agrees), the largest relative error.
+    seg_error, seg_share, seg_relative = np.maximum.reduceat(table, starts, axis=1).tolist()
+    ok_all = [largest <= 1.0 for largest in seg_share]
+    local = argmax_per_segment(share, tuple(sizes), bounds)
+    worst = starts + local
+    shapes = [x.shape for x in expected]
+    if {len(shape) for shape in shapes} == {2}:  # the worst entries' (row, column), all at once
+        at_rows, at_columns = np.divmod(local, [shape[1] for shape in shapes])
+        where = list(zip(at_rows.tolist(), at_columns.tolist(), strict=True))
+    else:
+        where = [tuple(int(k) for k in np.unravel_index(at, shape))
+                 for at, shape in zip(local.tolist(), shapes, strict=True)]  # fmt: skip
+    rows, new, set_fields = [], object.__new__, object.__setattr__
+    for (layer, kind, one_sided), tensor, given, shape, size, left_out, ok, err, rel, at, value, got in zip(
+            meta, expected, actual, shapes, sizes, excluded, ok_all, seg_error, seg_relative, where,
+            e[worst].tolist(), a[worst].tolist(), strict=True):  # fmt: skip
+        bad = err != err  # NaN
+        if left_out == size:
+            rows.append(TensorComparison(
+                layer, kind, shape, shape, 0.0, 0.0, None, None, None, True, excluded=left_out))  # fmt: skip
+            continue
+        row = new(TensorComparison)  # TensorComparison(...) without the frozen dataclass's __init__ (2 us):
+        # every field, in order (tests/test_compare.py checks them against the dataclass's)
+        set_fields(row, "__dict__", {
+            "layer": layer, "kind": kind, "shape": shape, "actual_shape": shape,
+            "max_abs_error": float("nan") if bad else err, "max_rel_error": float("nan") if bad else rel,
+            "worst_index": at,
+            "expected_value": value, "actual_value": got, "ok": ok, "compared": size - left_out,
+            "excluded": left_out, "one_sided": int(one_sided),
+            "message": "" if ok else _failure_message(tensor, given, got), "key": ""})  # fmt: skip
+        rows.append(row)
     return rows
 
 
@@ -388,11 +394,11 @@ def compare_pairs(expected, actual, *, rtol, atol, scale: float, include=None, o
     expected_w, expected_b = expected
     actual_parts = split_pair(actual, len(expected_w))
 
-    def pick(value, part, layer):
-        return value[part][layer] if isinstance(value, (list, tuple)) else value
+    def per_tensor(value):  # [[weights, ...], [biases, ...]] for a pair of lists, else value everywhere
+        return value if isinstance(value, (list, tuple)) else [[value] * len(expected_w)] * 2
 
+    include, rtol, atol, one_sided = map(per_tensor, (include, rtol, atol, one_sided))
     items = [TensorPair(layer, KINDS[part], (expected_w, expected_b)[part][layer], actual_parts[part][layer],
-                        pick(include, part, layer), pick(rtol, part, layer), pick(atol, part, layer),
-                        pick(one_sided, part, layer) or 0)
-             for layer in range(len(expected_w)) for part in (0, 1)]  # fmt: skip
+                        include[part][layer], rtol[part][layer], atol[part][layer],
+                        one_sided[part][layer] or 0) for layer in range(len(expected_w)) for part in (0, 1)]
     return compare_tensors(items, scale=scale)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from functools import lru_cache
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -22,14 +23,21 @@ def default_step(dtype: DTypeLike, method: str = "central") -> float:
     Scaling by max(1, |theta|) keeps the relative perturbation of large parameters meaningful.
     float64: 1.5e-8 (one-sided), 6.1e-6 (central); float32: 3.5e-4 and 4.9e-3.
     """
+    return _base_step(np.dtype(dtype), method == "central")
+
+
+@lru_cache(maxsize=8)
+def _base_step(dtype: np.dtype, central: bool) -> float:
     eps = float(np.finfo(dtype).eps)
-    return float(np.cbrt(eps)) if method == "central" else float(np.sqrt(eps))
+    return float(np.cbrt(eps)) if central else float(np.sqrt(eps))
 
 
 def check_method_and_step(method, step):
     """``(method, step)`` checked: a method of ``METHODS``, and None or a finite step > 0 (as a float)."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if step is None or (type(step) is float and math.isfinite(step) and step > 0):  # the common cases
+        return method, step
     if step is not None:
         number = not isinstance(step, bool) and isinstance(step, numbers.Real)
         if not (number and math.isfinite(step) and step > 0):
@@ -45,8 +53,7 @@ def check_step_resolves(step: float | None, weights, biases, dtype) -> None:
     usable step. None (the default steps) always resolves."""
     if step is None:
         return
-    largest = max(max(float(np.max(np.abs(w))), float(np.max(np.abs(b)))) for w, b in zip(weights, biases,
-                                                                                          strict=True))
+    largest = float(np.abs(np.concatenate([a.ravel() for a in (*weights, *biases)])).max())  # exact: a max
     smallest = float(np.finfo(dtype).eps) * max(1.0, largest)
     if step < smallest:
         raise ValueError(
@@ -60,12 +67,14 @@ def check_step_resolves(step: float | None, weights, biases, dtype) -> None:
 def per_perturbation_bytes(weights, columns: int, dtype) -> int:
     """Working memory of one perturbation (bytes): the perturbed rows it carries up the layers, a (D_{k+1},
     N) array per sign at the widest output and a few temporaries (the input width is never carried)."""
-    widest = max(w.shape[0] for w in weights)
-    return 8 * widest * columns * np.dtype(dtype).itemsize
+    itemsize = dtype.itemsize if isinstance(dtype, np.dtype) else np.dtype(dtype).itemsize
+    return 8 * max([w.shape[0] for w in weights]) * columns * itemsize
 
 
 def check_memory(max_memory) -> float:
     """``max_memory`` checked: a number of bytes >= 1, or ``float('inf')`` for no limit (a float)."""
+    if type(max_memory) in (int, float) and max_memory >= 1:  # the common case, as below
+        return float(max_memory)
     if isinstance(max_memory, bool) or not isinstance(max_memory, numbers.Real) or not max_memory >= 1:
         raise ValueError(f"max_memory must be a number of bytes >= 1 (or float('inf'): no limit), got "
                          f"{max_memory!r}")
@@ -97,8 +106,13 @@ def check_fd_size(weights, columns: int, method: str, max_memory: float = DEFAUL
 
 def fd_cost(weights, columns: int, method: str = "central") -> float:
     """Multiply-adds of a full finite-difference gradient: each parameter's change runs the layers above."""
-    total, above = 0, 0  # above: the sizes of the layers above layer k, summed (plain ints: a few us)
-    for w in reversed(weights):
-        total += (w.size + w.shape[0]) * (above + 1)
-        above += w.size
+    return _cost(tuple([w.shape for w in weights]), columns, method)
+
+
+@lru_cache(maxsize=64)
+def _cost(shapes: tuple, columns: int, method: str) -> float:
+    total, above = 0, 0  # above: the sizes of the layers above layer k, summed (plain ints)
+    for rows, inputs in reversed(shapes):
+        total += (rows * inputs + rows) * (above + 1)
+        above += rows * inputs
     return float(total * columns * (2 if method == "central" else 1))

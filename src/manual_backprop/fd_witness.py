@@ -6,7 +6,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .finite_diff import fd_gradients, perturbation_steps
+from .fd_limits import DEFAULT_MEMORY
+from .fd_plan import perturbation_steps, split, split_flat
+from .finite_diff import fd_gradients, fd_sweep
 from .losses import loss_gradient, loss_term_magnitudes
 from .tolerances import (
     FD_ACTIVATION_ULPS,
@@ -78,10 +80,11 @@ class FdWitness(NamedTuple):
     excluded: int = 0
     floor: list | None = None  # [weights, biases]: per-entry floors (rounding, and truncation), absolute
     rounding: float = 0.0  # the largest entry's rounding floor alone (``rounding_floor``)
+    flat: np.ndarray | None = None  # where no kink was crossed: values as Omega_0, beta_0, ... end to end
 
 
-def fd_witness(weights, biases, target, act, loss, forward_pass, method, step, *, floor: bool = True
-               ) -> FdWitness:
+def fd_witness(weights, biases, target, act, loss, forward_pass, method, step, *, floor: bool = True,
+               base_terms=None) -> FdWitness:
     """Finite differences by ``method`` with the kink rule, on checked arrays (see ``fd_gradients``): an entry
     whose difference crossed a kink takes the one-sided difference of a side where no unit changes state,
     with the forward tolerance; entries that cross on both sides are excluded.
@@ -89,13 +92,14 @@ def fd_witness(weights, biases, target, act, loss, forward_pass, method, step, *
     ``floor``: also the per-entry floor below which the differences cannot resolve (their rounding,
     ``rounding_floor``, and for central differences their truncation, bounded by the gap between the
     one-sided quotients), to be added to the absolute tolerance. It only loosens a comparison, so a caller
-    may first compare without it (``floor=False``, cheaper) and ask for it when that comparison fails."""
+    may first compare without it (``floor=False``, cheaper) and ask for it when that comparison fails.
+    ``base_terms``: the unperturbed loss terms, when the caller has them (``fd_sweep``)."""
     dtype = weights[0].dtype
     all_steps = perturbation_steps(weights, biases, dtype, method, step)
-    fd_w, fd_b, kinks, *curvature = fd_gradients(weights, biases, target, act, loss, forward_pass,
-                                                 method=method, return_kinks=True, return_curvature=floor,
-                                                 all_steps=all_steps)
-    values = [list(fd_w), list(fd_b)]
+    every, every_kink, curve = fd_sweep(weights, biases, target, act, loss, forward_pass, method, step, True,
+                                        DEFAULT_MEMORY, floor, all_steps, base_terms)  # fmt: skip
+    flat, fd_w, fd_b = split_flat(every, weights)
+    values = [fd_w, fd_b]
     main = tolerance_for(dtype, method)
     rounding = 0.0
     if floor:
@@ -103,14 +107,16 @@ def fd_witness(weights, biases, target, act, loss, forward_pass, method, step, *
         floor = rounding_floor(per_layer, all_steps, method)
         rounding = max(e / float(np.min(steps)) for e, steps in zip(per_layer, all_steps, strict=True))
         rounding *= FD_ROUNDING_FACTOR * (1.0 if method == "central" else 2.0)  # the largest entry's floor
-        if curvature[0] is not None:  # the central quotient's truncation, bounded by the one-sided ones' gap
+        if curve is not None:  # the central quotient's truncation, bounded by the one-sided ones' gap
             floor = [[f + FD_CURVATURE_SHARE * c for f, c in zip(pf, pc, strict=True)]
-                     for pf, pc in zip(floor, curvature[0], strict=True)]
+                     for pf, pc in zip(floor, split(curve, weights), strict=True)]
     else:
         floor = None
-    crossed = sum(int(k.sum()) for part in kinks for k in part)
+    crossed = int(np.count_nonzero(every_kink))
     if crossed == 0:
-        return FdWitness(values, main.rtol, main.atol, None, None, floor=floor, rounding=rounding)
+        return FdWitness(values, main.rtol, main.atol, None, None, floor=floor, rounding=rounding,
+                         flat=flat.astype(np.float64, copy=False))
+    kinks = split(every_kink, weights)
     if floor is not None:  # beside a kink: the one-sided difference's rounding floor, at its own steps
         side_steps = perturbation_steps(weights, biases, dtype, "forward", None)
         side_floor = rounding_floor(per_layer, side_steps, "forward")

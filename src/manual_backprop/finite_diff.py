@@ -19,8 +19,7 @@ not equal the derivative. ``return_kinks=True`` returns those entries as boolean
 from __future__ import annotations
 
 import math
-from itertools import accumulate
-from typing import Literal, NamedTuple, overload
+from typing import Literal, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -34,8 +33,20 @@ from .fd_limits import (
     check_memory,
     check_method_and_step,
     check_step_resolves,
-    default_step,
     per_perturbation_bytes,
+)
+from .fd_plan import (
+    WIDE,
+    Batch,
+    Block,
+    batch_steps,
+    identity,
+    input_starts,
+    layout,
+    perturbation_steps,
+    plan,
+    signs_of,
+    split,
 )
 from .losses import l2_gradient, loss_terms
 from .progress import track
@@ -47,23 +58,6 @@ from .validate import (
 )
 
 Kinks = tuple[list[NDArray[np.bool_]], list[NDArray[np.bool_]]]  # masks of the entries that crossed a kink
-SIGNS = {"central": (1, -1), "forward": (1,), "backward": (-1,)}  # the directions of each method's moves
-WIDE = 32  # layers of this many units or more: perturbations join through their own row, idle ones dropped
-
-
-class Block(NamedTuple):
-    """The perturbations of ``rows`` x ``cols`` of layer k's augmented matrix [Omega_k | beta_k].
-
-    Either whole rows or part of one row: either way a contiguous run of the matrix's entries.
-    """
-
-    layer: int
-    rows: slice
-    cols: slice
-
-    @property
-    def size(self) -> int:
-        return (self.rows.stop - self.rows.start) * (self.cols.stop - self.cols.start)
 
 
 class _Perturber:
@@ -76,14 +70,19 @@ class _Perturber:
         self.signed = not (len(signs) == 1 and signs[0] == 1)  # the moves need multiplying by the signs
         self.is_on = act.is_on if track_kinks else None
         self.on = [self.is_on(f) for f in all_f[:-1]] if self.is_on else None
-        # h_k with a row of ones below: what weight [i, j] (j < D_in) or bias i (j = D_in) multiplies.
+        # h_k with a row of ones below: what weight [i, j] (j < D_in) or bias i (j = D_in) multiplies; every
+        # layer's in one stacked array (its rows from input_starts)
         ones = np.ones((1, all_h[0].shape[1]), all_f[0].dtype)
-        self.inputs = [np.concatenate([h, ones]) for h in all_h[: len(weights)]]
-        self.identity = np.eye(max(omega.shape[0] for omega in weights), dtype=all_f[0].dtype)
+        self.stacked = np.concatenate([part for h in all_h[: len(weights)] for part in (h, ones)])
 
-    def loss_terms(self, blocks: list[Block], all_steps):
-        """Loss terms of the perturbations of ``blocks`` (at most one per layer, by layer): ``(terms, alive,
-        crossed)``.
+    @property
+    def inputs(self) -> list:  # [h_k; 1] of each layer, views of the stacked inputs
+        starts = input_starts(tuple([omega.shape[1] for omega in self.weights]))
+        return [self.stacked[a:b] for a, b in zip(starts, starts[1:], strict=False)]
+
+    def loss_terms(self, batch: Batch, all_steps, batch_steps):
+        """Loss terms of the perturbations of ``batch.blocks`` (at most one per layer, by layer): ``(terms,
+        alive, crossed)``; ``batch_steps`` their steps (``batch_steps``).
 
         The batch runs over the blocks in order, each flattened as (row, col). ``terms`` is (D_o, S, Q, N),
         S over the signs, Q over the perturbations still moving the output, whose batch positions are
@@ -95,61 +94,95 @@ class _Perturber:
         ``WIDE`` units or more joins one layer up, pushed through its own row only (see ``_join``), which
         spares a product D_{k+1} times larger and drops the perturbations that change nothing.
         """
+        if batch.joins is not None:
+            return self._narrow_terms(batch, batch_steps)
+        blocks, inputs = batch.blocks, self.inputs
         last = len(self.weights) - 1
         by_layer = {b.layer: b for b in blocks}
-        crossed = np.zeros((len(self.signs), sum(b.size for b in blocks)), bool) if self.is_on else None
+        crossed = np.zeros((len(self.signs), batch.size), bool) if self.is_on else None
         carried = None  # (D_{k+1}, S, Q, N): how f_k moves, for the perturbations that joined so far
         alive = None  # the batch positions of carried's Q perturbations (None: all so far, in order)
         start = 0  # the batch position of the next block's first perturbation
         for k in range(blocks[0].layer, last + 1):
             block = by_layer.get(k)
             if block is not None and (k == last or self.weights[k].shape[0] < WIDE):
-                carried, alive = _appended(carried, alive, self._moves(block, all_steps[k]), None, start)
+                moved = self._moves(block, all_steps[k], inputs)
+                carried, alive = _appended(carried, alive, moved, None, start)
                 start, block = start + block.size, None
             if k == last:  # the output layer: no activation
                 break
             if carried is not None:
                 carried = self._push(k, carried, crossed, alive)  # now how f_{k+1} moves
             if block is not None:
-                moved, kept = self._join(block, all_steps[k], crossed, start)
+                moved, kept = self._join(block, all_steps[k], crossed, start, inputs)
                 joined = None if len(kept) == block.size else start + kept
                 carried, alive = _appended(carried, alive, moved, joined, start)
                 start += block.size
         carried += self.all_f[last][:, None, None, :]  # the output z, in place
         return loss_terms(self.loss, carried, self.target[:, None, None, :], out=carried), alive, crossed
 
-    def _moves(self, block: Block, steps):
+    def _moves(self, block: Block, steps, inputs):
         """How f_k moves for each perturbation of ``block`` in layer k: (D_{k+1}, S, r * c, N).
 
         Row i by sign * step * input[j, :] for perturbation [i, j]; the other rows by exactly 0 (column i
         of the identity times the same: a product with 1 or 0 adds no rounding).
         """
-        moves = self._row_moves(block, steps)
-        identity = self.identity[: self.weights[block.layer].shape[0], None, block.rows, None, None]
-        return (identity * moves).reshape(identity.shape[0], len(self.signs), -1, moves.shape[-1])
+        moves = self._row_moves(block, steps, inputs)
+        eye = identity(max(omega.shape[0] for omega in self.weights), self.all_f[0].dtype)
+        identity_ = eye[: self.weights[block.layer].shape[0], None, block.rows, None, None]
+        return (identity_ * moves).reshape(identity_.shape[0], len(self.signs), -1, moves.shape[-1])
 
-    def _row_moves(self, block: Block, steps):
+    def _narrow_terms(self, batch: Batch, steps):
+        """``loss_terms`` of a batch whose blocks all join as changes of f_k (``Batch.joins``): the same
+        arrays, with every move made at once (``_all_moves``)."""
+        moves = self._all_moves(batch, steps)
+        crossed = np.zeros((len(self.signs), batch.size), bool) if self.is_on else None
+        last, carried = len(self.weights) - 1, None
+        for k, start, stop, rows in batch.joins:
+            if stop > start:
+                moved = moves[:rows, :, start:stop]
+                carried = moved if carried is None else np.concatenate([carried, moved], axis=2)
+            if k < last:
+                carried = self._push(k, carried, crossed, None)  # now how f_{k+1} moves
+        carried += self.all_f[last][:, None, None, :]  # the output z, in place
+        return loss_terms(self.loss, carried, self.target[:, None, None, :], out=carried), None, crossed
+
+    def _all_moves(self, batch: Batch, steps):
+        """``_moves`` of every block of a batch of narrow layers at once, (max D_{k+1}, S, batch size, N):
+        block k's are its first D_{k+1} rows at its batch positions. The same products, made in one step:
+        sign * step (exact) times input[j, :], times a one-hot column (True for row i of the perturbation).
+        """
+        inputs = self.stacked[batch.gather]  # (P, N): the input row each perturbation multiplies
+        if isinstance(steps, np.ndarray):
+            steps = steps[:, None]  # a step per parameter: (P, 1)
+        if self.signed:
+            steps = self.signs[:, None, None] * steps  # exact: a product with +-1
+        return batch.rows[:, None, :, None] * (steps * inputs)  # broadcast to (D, S, P, N)
+
+    def _row_moves(self, block: Block, steps, inputs):
         """How row i of f_k moves for perturbation [i, j] of ``block``: sign * step * input[j, :],
         (S, r, c, N), or (S, 1, c, N) when one step serves every parameter."""
         if isinstance(steps, np.ndarray):  # a step per parameter
             steps = steps[None, block.rows, block.cols, None]  # (1, r, c, 1)
         if self.signed:
             steps = self.signs[:, None, None, None] * steps  # exact: a product with +-1
-        return steps * self.inputs[block.layer][None, None, block.cols, :]
+        return steps * inputs[block.layer][None, None, block.cols, :]
 
     def _push(self, k, carried, crossed, alive):
         """How f_{k+1} moves, (D_{k+2}, S, Q, N), given how f_k moves; flags the kinks crossed at layer k."""
         carried += self.all_f[k][:, None, None, :]  # f_k + carried, in place: carried is a fresh array
         f = carried
         if crossed is not None:
-            flags = (self.is_on(f) != self.on[k][:, None, None, :]).any(axis=(0, 3))
-            crossed[:, slice(0, flags.shape[1]) if alive is None else alive] |= flags
+            flips = self.is_on(f) != self.on[k][:, None, None, :]
+            if np.logical_or.reduce(flips, axis=None):  # which perturbations, only where one did
+                flags = np.logical_or.reduce(flips, axis=(0, 3))
+                crossed[:, slice(0, flags.shape[1]) if alive is None else alive] |= flags
         dh = self.act.function(f)
         dh -= self.all_h[k + 1][:, None, None, :]
         omega = self.weights[k + 1]
         return (omega @ dh.reshape(dh.shape[0], -1)).reshape(omega.shape[0], *carried.shape[1:])
 
-    def _join(self, block: Block, steps, crossed, start: int):
+    def _join(self, block: Block, steps, crossed, start: int, inputs):
         """How the perturbations of ``block`` (layer k < K) move f_{k+1}: ``(moved, kept)``, moved
         (D_{k+2}, S, Q, N) for the Q perturbations at positions ``kept`` (Q,) of the block.
 
@@ -163,7 +196,8 @@ class _Perturber:
         flags at layer k are taken here, before it is dropped).
         """
         rows = block.rows
-        f_rows = self.all_f[block.layer][None, rows, None, :] + self._row_moves(block, steps)  # (S, r, c, N)
+        moves = self._row_moves(block, steps, inputs)
+        f_rows = self.all_f[block.layer][None, rows, None, :] + moves  # (S, r, c, N)
         if crossed is not None:
             flags = (self.is_on(f_rows) != self.on[block.layer][None, rows, None, :]).any(axis=3)
             crossed[:, start:start + block.size] = flags.reshape(len(self.signs), -1)
@@ -187,41 +221,6 @@ def _appended(carried, alive, moved, joined, start: int):
                                                                joined])
     carried = moved if carried is None else np.concatenate([carried, moved], axis=2)
     return carried, alive
-
-
-def _plan(weights, signs: int, chunk: int) -> list[list[Block]]:
-    """Batches of about ``chunk`` perturbations (signs included), each holding at most one block per layer.
-
-    Every batch takes a share of the rows of every layer, so that each sweep up the network carries
-    perturbations of all layers (one sweep for a small network); a row wider than ``chunk`` on its own
-    is cut into column blocks, one batch each.
-    """
-    sizes = [(omega.shape[0], omega.shape[1] + 1) for omega in weights]
-    if any(signs * width > chunk for _, width in sizes):
-        return [[Block(layer, slice(i, i + 1), slice(j, min(j + max(1, chunk // signs), width)))]
-                for layer, (rows, width) in enumerate(sizes)
-                for i in range(rows) for j in range(0, width, max(1, chunk // signs))]
-    count = -(-signs * sum(rows * width for rows, width in sizes) // chunk)  # ceil: batches needed
-    batches = []
-    for b in range(count):
-        batch = []
-        for layer, (rows, width) in enumerate(sizes):
-            first, stop = rows * b // count, rows * (b + 1) // count
-            if stop > first:
-                batch.append(Block(layer, slice(first, stop), slice(0, width)))
-        if batch:
-            batches.append(batch)
-    return batches
-
-
-def perturbation_steps(weights, biases, dtype, method: str, step):
-    """The step of every entry of the augmented matrices [Omega_k | beta_k]: one per layer, each either
-    an array (D_out, D_in + 1) or, for a step given, that step as a scalar of ``dtype``."""
-    if step is not None:
-        return [dtype.type(step)] * len(weights)
-    base_step = default_step(dtype, method)
-    augmented = [np.concatenate(pair, axis=1) for pair in zip(weights, biases, strict=True)]
-    return [(base_step * np.maximum(1, np.abs(theta))).astype(dtype, copy=False) for theta in augmented]
 
 
 @overload
@@ -270,11 +269,14 @@ def numerical_gradients(all_weights: Parameters, all_biases: Parameters, net_inp
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is a ValueError naming the layer
         forward_pass = forward(weights, biases, x, act)
         check_forward_finite(forward_pass[1], forward_pass[0], "the output")
-        result = fd_gradients(weights, biases, target, act, loss, forward_pass, method=method, step=step,
-                              return_kinks=return_kinks, max_memory=max_memory)
-    check_gradient_finite(result[0], result[1], "the finite-difference gradient",
-                          "a perturbed loss overflowed: take a smaller step, or scale the parameters down")
-    return result
+        every, every_kink, _ = fd_sweep(weights, biases, target, act, loss, forward_pass, method, step,
+                                      return_kinks, max_memory)  # fmt: skip
+    result = split(every, weights)
+    if not np.logical_and.reduce(np.isfinite(every)):  # the error names the first layer that overflowed
+        check_gradient_finite(*result, "the finite-difference gradient",
+                              "a perturbed loss overflowed: take a smaller step, or scale the parameters "
+                              "down")
+    return (*result, split(every_kink, weights)) if return_kinks else result
 
 
 def fd_gradients(weights, biases, target, act, loss: str, forward_pass, *, method: str = "central", step=None,
@@ -290,42 +292,56 @@ def fd_gradients(weights, biases, target, act, loss: str, forward_pass, *, metho
     quotient's truncation error wherever the loss keeps its curvature's sign over the step (the derivative
     then lies between the one-sided quotients): large where a step crosses a soft kink (a saturating
     output, softplus at logits of 1e6), negligible elsewhere."""
+    every, every_kink, curve = fd_sweep(weights, biases, target, act, loss, forward_pass, method, step,
+                                      return_kinks, max_memory, return_curvature, all_steps)  # fmt: skip
+    out = split(every, weights)
+    if return_kinks:
+        out = (*out, split(every_kink, weights))
+    if return_curvature:
+        out = (*out, None if curve is None else split(curve, weights))
+    return out
+
+
+def fd_sweep(weights, biases, target, act, loss: str, forward_pass, method: str, step, return_kinks: bool,
+             max_memory: float, return_curvature: bool = False, all_steps=None, base_terms=None):
+    """``fd_gradients``' quotients, kink flags (None unless ``return_kinks``) and curvature (None unless
+    ``return_curvature`` and central), each one flat vector of the raveled augmented matrices [Omega_k |
+    beta_k] one layer after another (``fd_plan.layout``'s offsets; ``fd_plan.split`` gives the tensors).
+    ``base_terms``: ``loss_terms`` of the unperturbed output, (D_o, N), when the caller has them."""
     net_output, all_f, all_h = forward_pass
     x, dtype = all_h[0], weights[0].dtype
-    signs = np.array(SIGNS[method], dtype)
+    signs = signs_of(method, dtype)
     perturber = _Perturber(weights, act, loss, target, all_f, all_h, signs, return_kinks)
-    base_terms = loss_terms(loss, net_output, target)[:, None, :]
+    base_terms = (loss_terms(loss, net_output, target) if base_terms is None else base_terms)[:, None, :]
     if all_steps is None:
         all_steps = perturbation_steps(weights, biases, dtype, method, step)
-    per_perturbation = per_perturbation_bytes(weights, x.shape[1], dtype)
-    total = len(signs) * sum(w.size + w.shape[0] for w in weights)
-    chunk = total if math.isinf(max_memory) else max(1, int(max_memory) // per_perturbation)
-    batches = _plan(weights, len(signs), chunk)
+    shapes = tuple([omega.shape for omega in weights])
+    offsets = layout(shapes)[0]
+    chunk = len(signs) * offsets[-1] if math.isinf(max_memory) else \
+        max(1, int(max_memory) // per_perturbation_bytes(weights, x.shape[1], dtype))  # fmt: skip
+    batches = plan(shapes, len(signs), chunk)
 
-    # The quotients of every augmented matrix [Omega_k | beta_k], raveled, one layer after another; a
-    # block is a contiguous run of its layer's entries, and a single batch is all of them, in order.
+    # A block is a contiguous run of its layer's entries in the flat vectors; a single batch is all of them.
     widths = [omega.shape[1] + 1 for omega in weights]
-    offsets = [0, *accumulate(omega.shape[0] * width for omega, width in zip(weights, widths, strict=True))]
     single = len(batches) == 1
     every = None if single else np.empty(offsets[-1], dtype)
     every_kink = np.zeros(offsets[-1], bool) if return_kinks else None  # all False for smooth activations
     curving = return_curvature and method == "central"
     every_curve = np.zeros(offsets[-1], dtype) if curving else None
     for batch in track(batches, "finite differences"):  # a bar only in the command line
-        terms, alive, kinks = perturber.loss_terms(batch, all_steps)
-        size = sum(b.size for b in batch)
-        steps = _batch_steps(all_steps, batch)
+        steps = batch_steps(all_steps, batch.blocks, single)
+        terms, alive, kinks = perturber.loss_terms(batch, all_steps, steps)
         if curving:
-            curve = _curvature(terms, alive, size, base_terms, steps)
-        quotients = _quotients(terms, alive, size, base_terms, steps, method)
-        kinks = kinks.any(axis=0) if kinks is not None else None
+            curve = _curvature(terms, alive, batch.size, base_terms, steps)
+        quotients = _quotients(terms, alive, batch.size, base_terms, steps, method)
+        kinks = np.logical_or.reduce(kinks, axis=0) if kinks is not None else None
         if single:
             every = quotients
             every_kink = every_kink if kinks is None else kinks
             every_curve = curve if curving else None
             break
         start = 0
-        for b in batch:
+        for b in batch.blocks:
             first = offsets[b.layer] + b.rows.start * widths[b.layer] + b.cols.start
             every[first:first + b.size] = quotients[start:start + b.size]
             if kinks is not None:
@@ -333,16 +349,11 @@ def fd_gradients(weights, biases, target, act, loss: str, forward_pass, *, metho
             if curving:
                 every_curve[first:first + b.size] = curve[start:start + b.size]
             start += b.size
-    out = _split(every, offsets, weights)
     penalty = l2_gradient(loss, weights)
-    if penalty is not None:  # (l2 / 2) theta^2: its central quotient is l2 theta exactly, so it is added
-        for k, term in enumerate(penalty):  # in closed form (one-sided: within l2 step / 2 of it)
-            out[0][k] += term
-    if return_kinks:
-        out = (*out, _split(every_kink, offsets, weights))
-    if return_curvature:
-        out = (*out, None if every_curve is None else _split(every_curve, offsets, weights, copy=False))
-    return out
+    if penalty is not None:  # (l2 / 2) theta^2: its central quotient is l2 theta exactly, so it is added in
+        for k, term in enumerate(penalty):  # closed form (one-sided: within l2 step / 2 of it)
+            every[offsets[k]:offsets[k + 1]].reshape(term.shape[0], -1)[:, :-1] += term
+    return every, every_kink, every_curve
 
 
 def _curvature(terms, alive, size: int, base_terms, steps):
@@ -350,7 +361,7 @@ def _curvature(terms, alive, size: int, base_terms, steps):
     ``fd_gradients``); each one-sided difference of the terms is exact where they are close."""
     ups = terms[:, 0] - base_terms
     ups += terms[:, 1] - base_terms
-    sums = np.abs(ups.sum(axis=(0, 2)))
+    sums = np.abs(np.add.reduce(ups, axis=(0, 2)))
     if alive is not None:
         sums, moving_sums = np.zeros(size, sums.dtype), sums
         sums[alive] = moving_sums
@@ -367,27 +378,10 @@ def _quotients(terms, alive, size: int, base_terms, steps, method: str):
     else:
         differences = terms[:, 0]
         differences -= base_terms  # in place: terms is a fresh array
-    sums = differences.sum(axis=(0, 2))
+    sums = np.add.reduce(differences, axis=(0, 2))  # ndarray.sum, without its Python wrapper
     if alive is not None:
         sums, moving_sums = np.zeros(size, sums.dtype), sums
         sums[alive] = moving_sums
     if method == "central":
         return sums / (2 * steps)
     return (sums if method == "forward" else -sums) / steps  # the sign is exact: a product with +-1
-
-
-def _batch_steps(all_steps, batch):
-    """The steps of the batch's perturbations, in order (one scalar when a step serves every parameter)."""
-    if not isinstance(all_steps[0], np.ndarray):
-        return all_steps[0]
-    return np.concatenate([all_steps[b.layer][b.rows, b.cols].ravel() for b in batch])
-
-
-def _split(every, offsets, weights, copy: bool = True):
-    """The raveled augmented matrices in ``every`` as the lists (all for Omega_k, all for beta_k): new
-    arrays, or views of ``every`` with ``copy=False``."""
-    augmented = [every[start:stop].reshape(omega.shape[0], -1)
-                 for start, stop, omega in zip(offsets, offsets[1:], weights, strict=False)]
-    if not copy:
-        return [g[:, :-1] for g in augmented], [g[:, -1:] for g in augmented]
-    return [g[:, :-1].copy() for g in augmented], [g[:, -1:].copy() for g in augmented]

@@ -114,6 +114,8 @@ def pair_masks(include, expected_w, expected_b):
 
 def largest(value) -> float:
     """The largest entry of a tolerance given as a number, an array, or a list or dict of them."""
+    if type(value) is float:  # what float(np.max(value)) gives
+        return value
     parts = list(value.values()) if isinstance(value, Mapping) else value
     if isinstance(parts, (list, tuple)):
         return max((largest(p) for p in parts), default=0.0)

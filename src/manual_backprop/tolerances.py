@@ -95,9 +95,25 @@ PLATEAU_RATE = 0.5  # a rate below this is rounding (a remainder that stopped sh
 TAIL_RATES = 3  # rates judged: those between the smallest usable steps
 
 
+_DTYPE_NAMES: dict = {}  # dtype (or what names one) -> its name: np.dtype(...).name costs 2 us
+
+
+def dtype_name(dtype) -> str:
+    """``np.dtype(dtype).name``, remembered (the name is computed anew on each access, 2 us)."""
+    try:
+        name = _DTYPE_NAMES.get(dtype)
+    except TypeError:  # unhashable: np.dtype below says what is wrong with it
+        name = None
+    if name is None:
+        name = np.dtype(dtype).name
+        if len(_DTYPE_NAMES) < 64:
+            _DTYPE_NAMES[dtype] = name
+    return name
+
+
 def tolerance_for(dtype, kind: str = "analytic") -> Tolerance:
     """The tolerance for comparing gradients of ``dtype`` by ``kind`` ("analytic", "central", ...)."""
-    key = (np.dtype(dtype).name, kind)
+    key = (dtype_name(dtype), kind)
     if key not in TOLERANCES:
         choices = sorted({k for _, k in TOLERANCES})
         raise ValueError(
@@ -136,6 +152,11 @@ def gradient_scale(gradients) -> float:
         parts = [g for part in gradients for g in (part if isinstance(part, (list, tuple)) else [part])]
     else:
         parts = [gradients]
+    floats = all(type(g) is np.ndarray and g.dtype.kind == "f" for g in parts)
+    if floats and 0 < sum(g.size for g in parts) <= 2**16:
+        largest = float(np.abs(np.concatenate(parts, axis=None)).max())  # small tensors: one pass, one copy
+        if 0 < largest < np.inf:  # else (NaN, inf, all 0) as below, which tells those cases apart
+            return largest
     largest = max((float(np.abs(g).max()) for g in map(np.asarray, parts) if g.size), default=0.0)
     return largest if 0 < largest < np.inf else 1.0
 

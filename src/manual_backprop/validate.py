@@ -19,6 +19,7 @@ from .objective import BASE_LOSSES, parse_objective
 from .tolerances import TARGET_SUM_ATOL
 
 SUPPORTED_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+SMALL = 2**16  # entries: below this, arrays are checked for NaN and inf by one isfinite (of one copy)
 
 LOSSES = BASE_LOSSES  # the loss's name may carry conventions too: "least_squares, output sigmoid, mean"
 
@@ -36,6 +37,8 @@ def detached(value):
 def as_real_array(value, name: str) -> np.ndarray:
     """``value`` as a NumPy array of a real dtype: integers and booleans become float64, no complex.
     Tensors that track gradients (torch) are detached first (``detached``)."""
+    if type(value) is np.ndarray and value.dtype.kind == "f":  # the common case, as the lines below give it
+        return value
     if isinstance(value, (str, bytes)) or value is None:
         raise TypeError(f"{name} must be a real floating array, got {type(value).__name__}")
     value = detached(value)
@@ -71,24 +74,24 @@ def check_finite(array: np.ndarray, name: str) -> None:
 
 
 def _first_non_finite(array: np.ndarray) -> tuple | None:
-    """The index of the first NaN or inf entry of ``array``, or None: one cheap sum first, the scan only
-    when that sum is not finite (large finite entries may overflow it, not an error)."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        total = np.add.reduce(array, axis=None)
-    if np.isfinite(total):
+    """The index of the first NaN or inf entry of ``array``, or None: one cheap test first (for a large array
+    a sum, which large finite entries may overflow, not an error), the scan only when that test fails."""
+    if array.size <= SMALL:
+        finite = np.logical_and.reduce(np.isfinite(array), axis=None)
+    else:
+        with np.errstate(over="ignore", invalid="ignore"):
+            finite = np.isfinite(np.add.reduce(array, axis=None))
+    if finite:
         return None
     bad = ~np.isfinite(array)
     return tuple(int(i) for i in np.argwhere(bad)[0]) if bad.any() else None
 
 
 def _all_finite(arrays) -> bool:
-    """Whether every entry of ``arrays`` is finite, in one sum over a concatenated copy for small ones."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        if sum(a.size for a in arrays) <= 2**16:
-            total = np.add.reduce(np.concatenate([a.ravel() for a in arrays]))
-        else:
-            total = sum(np.add.reduce(a, axis=None) for a in arrays)
-    return bool(np.isfinite(total)) or all(_first_non_finite(a) is None for a in arrays)
+    """Whether every entry of ``arrays`` is finite: for small ones, one test of a concatenated copy."""
+    if sum([a.size for a in arrays]) <= SMALL:
+        return bool(np.logical_and.reduce(np.isfinite(np.concatenate([a.ravel() for a in arrays]))))
+    return all(_first_non_finite(a) is None for a in arrays)
 
 
 def check_forward_finite(all_f, result=None, what: str = "the loss") -> None:
@@ -146,35 +149,23 @@ def _check_sequence(value, name: str) -> list:
 def _fast_parameters(all_weights, all_biases):
     """The common case checked in a few microseconds: ``(weights, biases, dtype)``, or None.
 
-    Two lists of float64 (or float32) arrays of one dtype, of matching shapes, all finite: a network of
-    small layers would otherwise spend more time being validated than differentiated. Anything else (a
-    conversion, a wrong shape, a NaN) returns None, for the full check whose errors name the layer.
+    Two lists of float64 (or float32) arrays of one dtype, of matching shapes, all finite: small layers
+    would otherwise spend more time being validated than differentiated. Anything else returns None, for
+    the full check whose errors name the layer.
     """
-    if not (isinstance(all_weights, list) and isinstance(all_biases, list)):
+    if not (isinstance(all_weights, list) and isinstance(all_biases, list) and 0 < len(all_weights)
+            == len(all_biases)) or type(all_weights[0]) is not np.ndarray:  # fmt: skip
         return None
-    if not 0 < len(all_weights) == len(all_biases):
-        return None
-    arrays = all_weights + all_biases
-    if type(arrays[0]) is not np.ndarray or arrays[0].dtype not in SUPPORTED_DTYPES:
-        return None
-    dtype = arrays[0].dtype
-    if not all(type(a) is np.ndarray and a.dtype == dtype for a in arrays):
-        return None
-    rows = None
+    dtype, rows = all_weights[0].dtype, None
     for omega, beta in zip(all_weights, all_biases, strict=True):
-        if not (omega.ndim == 2 and 0 not in omega.shape and beta.shape == (omega.shape[0], 1)
-                and (rows is None or omega.shape[1] == rows)):
+        if not (type(omega) is np.ndarray and type(beta) is np.ndarray and omega.dtype == dtype
+                and beta.dtype == dtype and omega.ndim == 2 and 0 not in omega.shape
+                and beta.shape == (omega.shape[0], 1) and (rows is None or omega.shape[1] == rows)):
             return None
         rows = omega.shape[0]
-    # One sum is finite when every entry is (else the full check finds the culprit; large finite entries
-    # may overflow it, which is not worth a warning); for many small arrays, one sum over a concatenated
-    # copy beats a sum per array.
-    with np.errstate(over="ignore", invalid="ignore"):
-        if sum(a.size for a in arrays) <= 2**16:
-            total = np.add.reduce(np.concatenate([a.ravel() for a in arrays]))
-        else:
-            total = sum(np.add.reduce(a, axis=None) for a in arrays)
-    return (list(all_weights), list(all_biases), dtype) if np.isfinite(total) else None
+    if dtype not in SUPPORTED_DTYPES or not _all_finite([*all_weights, *all_biases]):
+        return None
+    return list(all_weights), list(all_biases), dtype
 
 
 def check_parameters(all_weights, all_biases) -> tuple[list[np.ndarray], list[np.ndarray], np.dtype]:
@@ -240,8 +231,32 @@ def checked_problem(all_weights: Parameters, all_biases: Parameters, net_input: 
                     loss: str) -> tuple[list[Array], list[Array], Array, Array, np.dtype]:
     """The door of every function of a loss: ``(weights, biases, x, target, dtype)``, the target (D_o, N)
     checked for ``loss`` (one-hot for class indices)."""
+    fast = _fast_problem(all_weights, all_biases, net_input, y, loss)
+    if fast is not None:
+        return fast
     weights, biases, x, dtype = checked_network(all_weights, all_biases, net_input)
     return weights, biases, x, check_target(y, loss, weights[-1].shape[0], x.shape[1], dtype), dtype
+
+
+def _fast_problem(all_weights, all_biases, x, y, loss):
+    """``checked_problem``'s common case in one pass, or None: least squares, and ``x`` and ``y`` arrays of
+    the parameters' dtype and the right shapes, everything finite; then what the full checks return."""
+    if not (loss in ("least_squares", "sum_of_squares") and type(x) is np.ndarray and type(y) is np.ndarray
+            and isinstance(all_weights, list) and all_weights and isinstance(all_biases, list) and all_biases
+            and x.ndim == 2 and 0 < x.shape[1] and x.size + y.size <= SMALL):  # fmt: skip
+        return None
+    omega, beta = all_weights[0], all_biases[-1]
+    if not (type(omega) is np.ndarray and type(beta) is np.ndarray and omega.ndim == beta.ndim == 2
+            and x.dtype == omega.dtype == y.dtype and x.shape[0] == omega.shape[1]
+            and y.shape == (beta.shape[0], x.shape[1])):  # fmt: skip
+        return None
+    if not _all_finite([x, y]):
+        return None
+    weights, biases, dtype = check_parameters(all_weights, all_biases)  # in a few microseconds, or raises
+    if dtype != x.dtype:  # parameters of mixed dtypes, converted: x and y follow, as in the full checks
+        x = check_columns(x, "net_input", weights[0].shape[1], dtype)
+        return weights, biases, x, check_target(y, loss, weights[-1].shape[0], x.shape[1], dtype), dtype
+    return weights, biases, x, y, dtype
 
 
 def check_columns(value, name: str, rows: int, dtype: np.dtype, columns: int | None = None) -> np.ndarray:

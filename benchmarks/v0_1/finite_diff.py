@@ -1,0 +1,341 @@
+"""Finite-difference gradients: every parameter perturbed, all perturbations pushed up the network at once.
+
+Perturbing one weight Omega_k[i, j] by s changes one pre-activation row by a known amount,
+f_k[i, :] += s * h_k[j, :], and a bias beta_k[i] is the weight of a constant input 1 (it shifts the row by
+s). So the layers below k are never recomputed: the changed rows are pushed through the layers above k
+as one batch of matrix products. Perturbations of every layer travel in the same batch, each joining it
+at its own layer, so a small network costs one sweep up the layers; blocks of perturbations keep the
+working memory of a large one bounded. The batch carries the *differences* from the unperturbed pass
+(dh = a(f') - h), so a perturbation that changes nothing gives exactly 0, and the loss difference is
+summed term by term rather than as L(theta + s) - L(theta) of two large numbers. In wide layers a
+perturbation whose change of h is exactly 0 (a weight on a dead unit's output, or a move that leaves an
+off unit off) leaves the batch: what it would carry up is exactly 0, and its quotient exactly 0.
+
+Kinks: with ``relu`` or ``leaky_relu``, a perturbation that flips any unit's on/off pattern (any layer,
+any example, either side for central differences) has crossed a kink, and its difference quotient need
+not equal the derivative. ``return_kinks=True`` returns those entries as boolean masks.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from itertools import accumulate
+from typing import NamedTuple
+
+import numpy as np
+
+from .activations import get_activation
+from .backprop import forward
+from .losses import loss_terms
+from .validate import check_columns, check_loss_name, check_parameters, check_target
+
+METHODS = ("central", "forward", "backward")
+SIGNS = {"central": (1, -1), "forward": (1,), "backward": (-1,)}  # the directions of each method's moves
+DEFAULT_MEMORY = 8 * 2**20  # bytes of working arrays per batch of perturbations: small, to stay in cache
+WIDE = 32  # layers of this many units or more: perturbations join through their own row, idle ones dropped
+
+
+
+def default_step(dtype, method: str = "central") -> float:
+    """The base step for ``dtype``; a parameter theta is moved by base * max(1, |theta|).
+
+    A one-sided difference errs by O(s) (truncation) plus O(eps / s) (rounding), smallest near
+    s = sqrt(eps); a central difference errs by O(s^2) + O(eps / s), smallest near s = cbrt(eps).
+    Scaling by max(1, |theta|) keeps the relative perturbation of large parameters meaningful.
+    float64: 1.5e-8 (one-sided), 6.1e-6 (central); float32: 3.5e-4 and 4.9e-3.
+    """
+    eps = float(np.finfo(dtype).eps)
+    return float(np.cbrt(eps)) if method == "central" else float(np.sqrt(eps))
+
+
+def _check_method_and_step(method, step):
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if step is not None:
+        number = not isinstance(step, bool) and isinstance(step, numbers.Real)
+        if not (number and math.isfinite(step) and step > 0):
+            raise ValueError(f"step must be a finite number > 0 (or None for the default), got {step!r}")
+        step = float(step)
+    return method, step
+
+
+class Block(NamedTuple):
+    """The perturbations of ``rows`` x ``cols`` of layer k's augmented matrix [Omega_k | beta_k].
+
+    Either whole rows or part of one row: either way a contiguous run of the matrix's entries.
+    """
+
+    layer: int
+    rows: slice
+    cols: slice
+
+    @property
+    def size(self) -> int:
+        return (self.rows.stop - self.rows.start) * (self.cols.stop - self.cols.start)
+
+
+class _Perturber:
+    """Pushes batches of perturbed pre-activation rows up the network: loss terms per perturbation."""
+
+    def __init__(self, weights, act, loss, target, all_f, all_h, signs, track_kinks):
+        self.weights, self.act, self.loss, self.target = weights, act, loss, target
+        self.all_f, self.all_h = all_f, all_h
+        self.signs = signs  # (S,): +1 (forward), -1 (backward), or both (central)
+        self.signed = not (len(signs) == 1 and signs[0] == 1)  # the moves need multiplying by the signs
+        self.is_on = act.is_on if track_kinks else None
+        self.on = [self.is_on(f) for f in all_f[:-1]] if self.is_on else None
+        # h_k with a row of ones below: what weight [i, j] (j < D_in) or bias i (j = D_in) multiplies.
+        ones = np.ones((1, all_h[0].shape[1]), all_f[0].dtype)
+        self.inputs = [np.concatenate([h, ones]) for h in all_h[: len(weights)]]
+        self.identity = np.eye(max(omega.shape[0] for omega in weights), dtype=all_f[0].dtype)
+
+    def loss_terms(self, blocks: list[Block], all_steps):
+        """Loss terms of the perturbations of ``blocks`` (at most one per layer, by layer): ``(terms, alive,
+        crossed)``.
+
+        The batch runs over the blocks in order, each flattened as (row, col). ``terms`` is (D_o, S, Q, N),
+        S over the signs, Q over the perturbations still moving the output, whose batch positions are
+        ``alive`` (None: all of them, in order). ``crossed`` holds the kink flags (S, batch size), or is
+        None when kinks are not tracked.
+
+        A block of a narrow layer, or of the output layer, joins the batch as its change of f_k (see
+        ``_moves``) and goes through layer k with the rest: the fewest operations. A block of a layer of
+        ``WIDE`` units or more joins one layer up, pushed through its own row only (see ``_join``), which
+        spares a product D_{k+1} times larger and drops the perturbations that change nothing.
+        """
+        last = len(self.weights) - 1
+        by_layer = {b.layer: b for b in blocks}
+        crossed = np.zeros((len(self.signs), sum(b.size for b in blocks)), bool) if self.is_on else None
+        carried = None  # (D_{k+1}, S, Q, N): how f_k moves, for the perturbations that joined so far
+        alive = None  # the batch positions of carried's Q perturbations (None: all so far, in order)
+        start = 0  # the batch position of the next block's first perturbation
+        for k in range(blocks[0].layer, last + 1):
+            block = by_layer.get(k)
+            if block is not None and (k == last or self.weights[k].shape[0] < WIDE):
+                carried, alive = _appended(carried, alive, self._moves(block, all_steps[k]), None, start)
+                start, block = start + block.size, None
+            if k == last:  # the output layer: no activation
+                break
+            if carried is not None:
+                carried = self._push(k, carried, crossed, alive)  # now how f_{k+1} moves
+            if block is not None:
+                moved, kept = self._join(block, all_steps[k], crossed, start)
+                joined = None if len(kept) == block.size else start + kept
+                carried, alive = _appended(carried, alive, moved, joined, start)
+                start += block.size
+        carried += self.all_f[last][:, None, None, :]  # the output z, in place
+        return loss_terms(self.loss, carried, self.target[:, None, None, :], out=carried), alive, crossed
+
+    def _moves(self, block: Block, steps):
+        """How f_k moves for each perturbation of ``block`` in layer k: (D_{k+1}, S, r * c, N).
+
+        Row i by sign * step * input[j, :] for perturbation [i, j]; the other rows by exactly 0 (column i
+        of the identity times the same: a product with 1 or 0 adds no rounding).
+        """
+        moves = self._row_moves(block, steps)
+        identity = self.identity[: self.weights[block.layer].shape[0], None, block.rows, None, None]
+        return (identity * moves).reshape(identity.shape[0], len(self.signs), -1, moves.shape[-1])
+
+    def _row_moves(self, block: Block, steps):
+        """How row i of f_k moves for perturbation [i, j] of ``block``: sign * step * input[j, :],
+        (S, r, c, N), or (S, 1, c, N) when one step serves every parameter."""
+        if isinstance(steps, np.ndarray):  # a step per parameter
+            steps = steps[None, block.rows, block.cols, None]  # (1, r, c, 1)
+        if self.signed:
+            steps = self.signs[:, None, None, None] * steps  # exact: a product with +-1
+        return steps * self.inputs[block.layer][None, None, block.cols, :]
+
+    def _push(self, k, carried, crossed, alive):
+        """How f_{k+1} moves, (D_{k+2}, S, Q, N), given how f_k moves; flags the kinks crossed at layer k."""
+        carried += self.all_f[k][:, None, None, :]  # f_k + carried, in place: carried is a fresh array
+        f = carried
+        if crossed is not None:
+            flags = (self.is_on(f) != self.on[k][:, None, None, :]).any(axis=(0, 3))
+            crossed[:, slice(0, flags.shape[1]) if alive is None else alive] |= flags
+        dh = self.act.function(f)
+        dh -= self.all_h[k + 1][:, None, None, :]
+        omega = self.weights[k + 1]
+        return (omega @ dh.reshape(dh.shape[0], -1)).reshape(omega.shape[0], *carried.shape[1:])
+
+    def _join(self, block: Block, steps, crossed, start: int):
+        """How the perturbations of ``block`` (layer k < K) move f_{k+1}: ``(moved, kept)``, moved
+        (D_{k+2}, S, Q, N) for the Q perturbations at positions ``kept`` (Q,) of the block.
+
+        Perturbation [i, j] moves row i of f_k alone, so only row i of h_{k+1} changes, and f_{k+1} moves
+        by column i of Omega_{k+1} times that change.
+
+        Dropping what cannot matter: a perturbation whose change of h_{k+1} is exactly 0 (for every sign
+        and example) changes no f_m above layer k (each moves by a sum of products with 0), hence no
+        a(f_m), no on/off pattern and no output: its loss terms are the base terms bit for bit, so its
+        quotient is exactly 0, as the full computation gives, and it crosses no kink above layer k (its
+        flags at layer k are taken here, before it is dropped).
+        """
+        rows = block.rows
+        f_rows = self.all_f[block.layer][None, rows, None, :] + self._row_moves(block, steps)  # (S, r, c, N)
+        if crossed is not None:
+            flags = (self.is_on(f_rows) != self.on[block.layer][None, rows, None, :]).any(axis=3)
+            crossed[:, start:start + block.size] = flags.reshape(len(self.signs), -1)
+        dh = self.act.function(f_rows)
+        dh -= self.all_h[block.layer + 1][None, rows, None, :]
+        kept = np.flatnonzero(dh.any(axis=(0, 3)))  # perturbation [i, j] sits at i * c + j
+        column = self.weights[block.layer + 1][:, rows][:, kept // dh.shape[2]]
+        dh = dh.reshape(len(self.signs), -1, dh.shape[3])[:, kept]
+        return column[:, None, :, None] * dh[None], kept
+
+
+def _appended(carried, alive, moved, joined, start: int):
+    """``carried`` with ``moved`` after it along the batch axis, and the batch positions of the result.
+
+    ``alive`` holds carried's positions, ``joined`` moved's; None for either means all perturbations
+    from the batch's start (for ``alive``) or from ``start`` (for ``joined``), in order.
+    """
+    if alive is not None or joined is not None:
+        joined = start + np.arange(moved.shape[2]) if joined is None else joined
+        alive = joined if carried is None else np.concatenate([np.arange(start) if alive is None else alive,
+                                                               joined])
+    carried = moved if carried is None else np.concatenate([carried, moved], axis=2)
+    return carried, alive
+
+
+def _plan(weights, signs: int, chunk: int) -> list[list[Block]]:
+    """Batches of about ``chunk`` perturbations (signs included), each holding at most one block per layer.
+
+    Every batch takes a share of the rows of every layer, so that each sweep up the network carries
+    perturbations of all layers (one sweep for a small network); a row wider than ``chunk`` on its own
+    is cut into column blocks, one batch each.
+    """
+    sizes = [(omega.shape[0], omega.shape[1] + 1) for omega in weights]
+    if any(signs * width > chunk for _, width in sizes):
+        return [[Block(layer, slice(i, i + 1), slice(j, min(j + max(1, chunk // signs), width)))]
+                for layer, (rows, width) in enumerate(sizes)
+                for i in range(rows) for j in range(0, width, max(1, chunk // signs))]
+    count = -(-signs * sum(rows * width for rows, width in sizes) // chunk)  # ceil: batches needed
+    batches = []
+    for b in range(count):
+        batch = []
+        for layer, (rows, width) in enumerate(sizes):
+            first, stop = rows * b // count, rows * (b + 1) // count
+            if stop > first:
+                batch.append(Block(layer, slice(first, stop), slice(0, width)))
+        if batch:
+            batches.append(batch)
+    return batches
+
+
+def _all_steps(weights, biases, dtype, method: str, step):
+    """The step of every entry of the augmented matrices [Omega_k | beta_k]: one per layer, each either
+    an array (D_out, D_in + 1) or, for a step given, that step as a scalar of ``dtype``."""
+    if step is not None:
+        return [dtype.type(step)] * len(weights)
+    base_step = default_step(dtype, method)
+    augmented = [np.concatenate(pair, axis=1) for pair in zip(weights, biases, strict=True)]
+    return [(base_step * np.maximum(1, np.abs(theta))).astype(dtype, copy=False) for theta in augmented]
+
+
+def numerical_gradients(all_weights, all_biases, net_input, y, *, activation: str = "relu",
+                        loss: str = "least_squares", method: str = "central", step=None,
+                        return_kinks: bool = False, max_memory: int = DEFAULT_MEMORY):
+    """Finite-difference estimate of the gradient of the loss, one difference quotient per parameter.
+
+    ``method``: "central" (default), (L(theta + s) - L(theta - s)) / 2s; "forward", the notebook's
+    (L(theta + s) - L(theta)) / s; or "backward", (L(theta) - L(theta - s)) / s. ``step``: an absolute
+    step s for every parameter (the notebook's ``delta_fd = 1e-6`` with "forward"), or None for
+    ``default_step(dtype, method) * max(1, |theta|)``. ``max_memory`` bounds the bytes of working arrays
+    per block of perturbations.
+
+    Returns ``(all_dl_dweights, all_dl_dbiases)`` with the parameters' shapes and dtype; with
+    ``return_kinks=True`` also ``(all_kinks_weights, all_kinks_biases)``, boolean arrays of the same
+    shapes marking the entries whose perturbation crossed a ReLU / leaky-ReLU kink (all False for smooth
+    activations).
+    """
+    act = get_activation(activation)
+    loss = check_loss_name(loss)
+    method, step = _check_method_and_step(method, step)
+    if isinstance(max_memory, bool) or not isinstance(max_memory, numbers.Real) or not max_memory >= 1:
+        raise ValueError(f"max_memory must be a number of bytes >= 1, got {max_memory!r}")
+    weights, biases, dtype = check_parameters(all_weights, all_biases)
+    x = check_columns(net_input, "net_input", weights[0].shape[1], dtype)
+    target = check_target(y, loss, weights[-1].shape[0], x.shape[1], dtype)
+
+    net_output, all_f, all_h = forward(weights, biases, x, act)
+    signs = np.array(SIGNS[method], dtype)
+    perturber = _Perturber(weights, act, loss, target, all_f, all_h, signs, return_kinks)
+    base_terms = loss_terms(loss, net_output, target)[:, None, :]
+    all_steps = _all_steps(weights, biases, dtype, method, step)
+    widest = max(max(w.shape) for w in weights)
+    per_perturbation = 8 * widest * x.shape[1] * dtype.itemsize  # a few (D, N) arrays live per perturbation
+    batches = _plan(weights, len(signs), max(1, int(max_memory) // per_perturbation))
+
+    # The quotients of every augmented matrix [Omega_k | beta_k], raveled, one layer after another; a
+    # block is a contiguous run of its layer's entries, and a single batch is all of them, in order.
+    widths = [omega.shape[1] + 1 for omega in weights]
+    offsets = [0, *accumulate(omega.shape[0] * width for omega, width in zip(weights, widths, strict=True))]
+    single = len(batches) == 1
+    every = None if single else np.empty(offsets[-1], dtype)
+    every_kink = np.zeros(offsets[-1], bool) if return_kinks else None  # all False for smooth activations
+    for batch in batches:
+        terms, alive, kinks = perturber.loss_terms(batch, all_steps)
+        size = sum(b.size for b in batch)
+        quotients = _quotients(terms, alive, size, base_terms, _batch_steps(all_steps, batch), method)
+        kinks = kinks.any(axis=0) if kinks is not None else None
+        if single:
+            every = quotients
+            every_kink = every_kink if kinks is None else kinks
+            break
+        start = 0
+        for b in batch:
+            first = offsets[b.layer] + b.rows.start * widths[b.layer] + b.cols.start
+            every[first:first + b.size] = quotients[start:start + b.size]
+            if kinks is not None:
+                every_kink[first:first + b.size] = kinks[start:start + b.size]
+            start += b.size
+    grads = _split(every, offsets, weights)
+    if return_kinks:
+        return (*grads, _split(every_kink, offsets, weights))
+    return grads
+
+
+def _quotients(terms, alive, size: int, base_terms, steps, method: str):
+    """The difference quotients (size,) of a batch from its loss terms (D_o, S, Q, N) at positions ``alive``.
+
+    A perturbation dropped on the way changed no loss term: its sum of differences is 0, as computed.
+    """
+    if method == "central":
+        differences = terms[:, 0] - terms[:, 1]
+    else:
+        differences = terms[:, 0]
+        differences -= base_terms  # in place: terms is a fresh array
+    sums = differences.sum(axis=(0, 2))
+    if alive is not None:
+        sums, moving_sums = np.zeros(size, sums.dtype), sums
+        sums[alive] = moving_sums
+    if method == "central":
+        return sums / (2 * steps)
+    return (sums if method == "forward" else -sums) / steps  # the sign is exact: a product with +-1
+
+
+def _batch_steps(all_steps, batch):
+    """The steps of the batch's perturbations, in order (one scalar when a step serves every parameter)."""
+    if not isinstance(all_steps[0], np.ndarray):
+        return all_steps[0]
+    return np.concatenate([all_steps[b.layer][b.rows, b.cols].ravel() for b in batch])
+
+
+def _split(every, offsets, weights):
+    """The raveled augmented matrices in ``every`` as the lists (all for Omega_k, all for beta_k)."""
+    augmented = [every[start:stop].reshape(omega.shape[0], -1)
+                 for start, stop, omega in zip(offsets, offsets[1:], weights, strict=False)]
+    return [g[:, :-1].copy() for g in augmented], [g[:, -1:].copy() for g in augmented]
+
+
+def fd_cost(weights, columns: int, method: str = "central") -> float:
+    """Multiply-adds of a full finite-difference gradient: each parameter's change runs the layers above."""
+    sizes = [w.size for w in weights]
+    above = np.cumsum([0] + sizes[::-1])[::-1][1:]  # above[k]: sum of sizes of layers k+1..K
+    params = [w.size + w.shape[0] for w in weights]
+    return float(
+        sum(p * (a + 1) for p, a in zip(params, above, strict=False))
+        * columns
+        * (2 if method == "central" else 1)
+    )

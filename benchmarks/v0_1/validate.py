@@ -1,0 +1,256 @@
+"""Checks of user input: every message names the argument, the layer and the shapes at fault.
+
+Conventions (the notebook's): column vectors; ``all_weights[k]`` is Omega_k of shape (D_{k+1}, D_k),
+``all_biases[k]`` is beta_k of shape (D_{k+1}, 1); ``net_input`` is (D_i, N) and ``y`` is (D_o, N), one
+column per example. Nothing here writes into an array it is given: a conversion makes a new array.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+SUPPORTED_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+LOSSES = ("least_squares", "binary_cross_entropy", "softmax_cross_entropy")
+
+
+def as_real_array(value, name: str) -> np.ndarray:
+    """``value`` as a NumPy array of a real dtype: integers and booleans become float64, no complex."""
+    if isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f"{name} must be a real floating array, got {type(value).__name__}")
+    try:
+        array = np.asarray(value)
+    except ValueError as error:  # a ragged nested list: name the argument rather than NumPy's internals
+        raise ValueError(f"{name} is not a rectangular array: {error}") from None
+    kind = array.dtype.kind
+    if kind == "c":
+        raise TypeError(f"{name} is complex ({array.dtype}); gradients here are of real-valued networks")
+    if kind in "biu":
+        return array.astype(np.float64)
+    if kind != "f":
+        raise TypeError(
+            f"{name} has dtype {array.dtype}; expected a real floating array (float64 or float32)"
+        )
+    return array
+
+
+def check_finite(array: np.ndarray, name: str) -> None:
+    """Raise ValueError naming the first NaN or inf entry of ``array``."""
+    # The sum is one cheap pass; only when it is not finite do we look for the culprit entry
+    # (a finite sum can also overflow, which the exact check below then lets through).
+    # Large finite values may overflow the sum: not an error, and not worth a warning.
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = array.sum()
+    if np.isfinite(total):
+        return
+    bad = ~np.isfinite(array)
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{name} contains {array[index]} at index {index}; values must be finite")
+
+
+def _check_sequence(value, name: str) -> list:
+    if isinstance(value, np.ndarray) or not isinstance(value, Sequence) or isinstance(value, (str, bytes)):
+        raise TypeError(
+            f"{name} must be a list (or tuple) of arrays, one per layer; got {type(value).__name__}"
+        )
+    return list(value)
+
+
+def _fast_parameters(all_weights, all_biases):
+    """The common case checked in a few microseconds: ``(weights, biases, dtype)``, or None.
+
+    Two lists of float64 (or float32) arrays of one dtype, of matching shapes, all finite: a network of
+    small layers would otherwise spend more time being validated than differentiated. Anything else (a
+    conversion, a wrong shape, a NaN) returns None, for the full check whose errors name the layer.
+    """
+    if not (isinstance(all_weights, list) and isinstance(all_biases, list)):
+        return None
+    if not 0 < len(all_weights) == len(all_biases):
+        return None
+    arrays = all_weights + all_biases
+    if type(arrays[0]) is not np.ndarray or arrays[0].dtype not in SUPPORTED_DTYPES:
+        return None
+    dtype = arrays[0].dtype
+    if not all(type(a) is np.ndarray and a.dtype == dtype for a in arrays):
+        return None
+    rows = None
+    for omega, beta in zip(all_weights, all_biases, strict=True):
+        if not (omega.ndim == 2 and 0 not in omega.shape and beta.shape == (omega.shape[0], 1)
+                and (rows is None or omega.shape[1] == rows)):
+            return None
+        rows = omega.shape[0]
+    # One sum is finite when every entry is (else the full check finds the culprit; large finite entries
+    # may overflow it, which is not worth a warning); for many small arrays, one sum over a concatenated
+    # copy beats a sum per array.
+    with np.errstate(over="ignore", invalid="ignore"):
+        if sum(a.size for a in arrays) <= 2**16:
+            total = np.add.reduce(np.concatenate([a.ravel() for a in arrays]))
+        else:
+            total = sum(np.add.reduce(a, axis=None) for a in arrays)
+    return (list(all_weights), list(all_biases), dtype) if np.isfinite(total) else None
+
+
+def check_parameters(all_weights, all_biases) -> tuple[list[np.ndarray], list[np.ndarray], np.dtype]:
+    """Validate the notebook's two parameter lists and bring them to one floating dtype.
+
+    Returns ``(weights, biases, dtype)``: new lists (the caller's lists are not touched) whose arrays are the
+    caller's own where no conversion was needed. ``dtype`` is float64 or float32: float64 when any
+    parameter is float64 or an integer.
+    """
+    fast = _fast_parameters(all_weights, all_biases)
+    if fast is not None:
+        return fast
+    weights = _check_sequence(all_weights, "all_weights")
+    biases = _check_sequence(all_biases, "all_biases")
+    if len(weights) == 0:
+        raise ValueError("all_weights is empty: a network needs at least one layer")
+    if len(weights) != len(biases):
+        raise ValueError(
+            f"all_weights has {len(weights)} entries but all_biases has {len(biases)}: "
+            "one bias per weight matrix"
+        )
+    weights = [as_real_array(w, f"all_weights[{k}]") for k, w in enumerate(weights)]
+    biases = [as_real_array(b, f"all_biases[{k}]") for k, b in enumerate(biases)]
+    dtype = np.result_type(*weights, *biases)
+    if dtype not in SUPPORTED_DTYPES:
+        raise TypeError(f"parameters of dtype {dtype} are not supported; use float64 or float32")
+    for k, (omega, beta) in enumerate(zip(weights, biases, strict=True)):
+        if omega.ndim != 2:
+            raise ValueError(
+                f"all_weights[{k}] must be 2-D (D_out, D_in); got shape {omega.shape}"
+            )
+        if k > 0 and omega.shape[1] != weights[k - 1].shape[0]:
+            raise ValueError(
+                f"all_weights[{k}] has shape {omega.shape}: its input size {omega.shape[1]} does not match "
+                f"the output size {weights[k - 1].shape[0]} of layer {k - 1} (all_weights[{k - 1}] has shape "
+                f"{weights[k - 1].shape})"
+            )
+        if beta.shape != (omega.shape[0], 1):
+            hint = " (biases are column vectors: use b.reshape(-1, 1))" if beta.ndim == 1 else ""
+            raise ValueError(
+                f"all_biases[{k}] has shape {beta.shape}, expected ({omega.shape[0]}, 1) to match "
+                f"all_weights[{k}] of shape {omega.shape}{hint}"
+            )
+        if 0 in omega.shape:
+            raise ValueError(f"all_weights[{k}] has shape {omega.shape}: every layer needs at least one unit")
+    for k, (omega, beta) in enumerate(zip(weights, biases, strict=True)):
+        check_finite(omega, f"all_weights[{k}]")
+        check_finite(beta, f"all_biases[{k}]")
+    weights = [w if w.dtype == dtype else w.astype(dtype) for w in weights]
+    biases = [b if b.dtype == dtype else b.astype(dtype) for b in biases]
+    return weights, biases, dtype
+
+
+def check_columns(value, name: str, rows: int, dtype: np.dtype, columns: int | None = None) -> np.ndarray:
+    """A (rows, N) array of ``dtype``: ``net_input`` or a least-squares target, one column per example."""
+    array = as_real_array(value, name)
+    if array.ndim != 2:
+        raise ValueError(
+            f"{name} has shape {array.shape}: expected a 2-D array ({rows}, N) with one column per example"
+            + (f" (for one example use {name}.reshape(-1, 1))" if array.ndim == 1 else "")
+        )
+    if array.shape[0] != rows or (columns is not None and array.shape[1] != columns):
+        expected = f"({rows}, {columns if columns is not None else 'N'})"
+        raise ValueError(f"{name} has shape {array.shape}, expected {expected}")
+    if array.shape[1] == 0:
+        raise ValueError(f"{name} has shape {array.shape}: the batch needs at least one column")
+    check_finite(array, name)
+    return array if array.dtype == dtype else array.astype(dtype)
+
+
+def check_loss_name(loss) -> str:
+    if not isinstance(loss, str) or loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+    return loss
+
+
+def check_target(y, loss: str, rows: int, columns: int, dtype: np.dtype) -> np.ndarray:
+    """The target ``y`` as a float array of shape (D_o, N), checked against the loss.
+
+    - least_squares: any finite (D_o, N) array.
+    - binary_cross_entropy: (D_o, N) with values in [0, 1] (each output an independent Bernoulli).
+    - softmax_cross_entropy: integer class indices of shape (N,), returned one-hot, or a (D_o, N) array
+      whose columns are probability vectors (one-hot included).
+    """
+    loss = check_loss_name(loss)
+    if loss == "softmax_cross_entropy" and np.ndim(y) == 1:
+        labels = np.asarray(y)
+        if labels.dtype.kind not in "iu":
+            raise TypeError(
+                f"y of shape {labels.shape} must hold integer class indices for softmax_cross_entropy "
+                f"(got dtype {labels.dtype}); or pass one-hot targets of shape ({rows}, N)"
+            )
+        if labels.shape != (columns,):
+            raise ValueError(
+                f"y has shape {labels.shape}, expected ({columns},): one class index per example"
+            )
+        outside = (labels < 0) | (labels >= rows)
+        if outside.any():
+            n = int(np.argmax(outside))
+            raise ValueError(f"y[{n}] = {labels[n]} is not a class index in [0, {rows})")
+        one_hot = np.zeros((rows, columns), dtype=dtype)
+        one_hot[labels, np.arange(columns)] = 1
+        return one_hot
+    target = check_columns(y, "y", rows, dtype, columns)
+    if loss == "binary_cross_entropy":
+        outside = (target < 0) | (target > 1)
+        if outside.any():
+            index = tuple(int(i) for i in np.argwhere(outside)[0])
+            raise ValueError(
+                f"y{list(index)} = {target[index]} is outside [0, 1], as binary cross-entropy needs"
+            )
+    elif loss == "softmax_cross_entropy":
+        if (target < 0).any() or not np.allclose(target.sum(axis=0), 1, rtol=0, atol=1e-6):
+            raise ValueError(
+                "y for softmax_cross_entropy must be class indices of shape (N,) or one-hot (or probability) "
+                f"columns of shape ({rows}, N), each non-negative and summing to 1"
+            )
+    return target
+
+
+def check_activations_lists(
+    all_f, all_h, weights: list[np.ndarray], dtype: np.dtype
+) -> tuple[list, list, int]:
+    """Check the forward pass's stored ``all_f`` (K+1 arrays) and ``all_h`` (K+2, ``all_h[0]`` the input)."""
+    all_f = _check_sequence(all_f, "all_f")
+    all_h = _check_sequence(all_h, "all_h")
+    n_layers = len(weights)
+    if len(all_f) != n_layers:
+        raise ValueError(f"all_f has {len(all_f)} entries, expected {n_layers} (one per layer)")
+    if len(all_h) not in (n_layers + 1, n_layers):
+        raise ValueError(
+            f"all_h has {len(all_h)} entries, expected {n_layers + 1} (the input, then one per layer)"
+        )
+    all_f = [as_real_array(f, f"all_f[{k}]") for k, f in enumerate(all_f)]
+    all_h = [as_real_array(h, f"all_h[{k}]") for k, h in enumerate(all_h)]
+    if all_h[0].ndim != 2:
+        raise ValueError(
+            f"all_h[0] (the input) has shape {all_h[0].shape}, expected ({weights[0].shape[1]}, N)"
+        )
+    columns = all_h[0].shape[1]
+    for k, omega in enumerate(weights):
+        if all_f[k].shape != (omega.shape[0], columns):
+            raise ValueError(
+                f"all_f[{k}] has shape {all_f[k].shape}, expected ({omega.shape[0]}, {columns}) "
+                f"for all_weights[{k}] of shape {omega.shape}"
+            )
+    for k in range(min(len(all_h), n_layers)):
+        if all_h[k].shape != (weights[k].shape[1], columns):
+            raise ValueError(
+                f"all_h[{k}] has shape {all_h[k].shape}, expected ({weights[k].shape[1]}, {columns}) "
+                f"as input to all_weights[{k}] of shape {weights[k].shape}"
+            )
+    if len(all_h) == n_layers + 1 and all_h[-1].shape != all_f[-1].shape:
+        raise ValueError(
+            f"all_h[{n_layers}] (the output) has shape {all_h[-1].shape}, "
+            f"expected {all_f[-1].shape} like all_f[-1]"
+        )
+    for k, f in enumerate(all_f):
+        check_finite(f, f"all_f[{k}]")
+    for k, h in enumerate(all_h):
+        check_finite(h, f"all_h[{k}]")
+    all_f = [f if f.dtype == dtype else f.astype(dtype) for f in all_f]
+    all_h = [h if h.dtype == dtype else h.astype(dtype) for h in all_h]
+    return all_f, all_h, columns
