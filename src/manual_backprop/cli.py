@@ -133,6 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
                        help="time limit per call of your code, and per notebook cell (30)")
     check.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    check.add_argument("--memory", type=_positive_float, metavar="GIB",
+                       help="memory limit of the worker that runs the graded code (half the machine's)")
+    check.add_argument("--sandbox", action="store_true",
+                       help="run the graded code under bubblewrap: read-only files, no network (Linux)")
     check.add_argument(
         "--verbose", action="store_true", help="notebook-style side-by-side arrays; tracebacks on errors"
     )
@@ -340,7 +344,18 @@ def _run_grading(args, out) -> int:
     return run_grading(args, out)
 
 
+def drop_current_folder() -> None:
+    """As ``python -P``: the current folder off the import path, so that a local ``oracle.py`` (or one a
+    graded notebook wrote) cannot stand in for our modules. Graded code runs in a worker, with its path."""
+    try:
+        here = os.path.realpath(os.getcwd())
+    except OSError:  # the current folder was removed
+        here = None
+    sys.path[:] = [p for p in sys.path if p not in ("", ".") and os.path.realpath(p) != here]
+
+
 def main(argv: list[str] | None = None) -> int:
+    drop_current_folder()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -1,0 +1,373 @@
+"""Grading code without running it here: a ``Session`` of worker processes and proxies of their functions.
+
+``Session.load`` and ``Session.load_notebook`` answer as ``loading.load`` and ``loading.load_notebook`` do
+(``Loaded`` records, ``LoadError``), but the file, module or notebook is loaded in a worker process
+(``worker.py``, started by ``worker_process``), and each function it defines is a ``RemoteFunction``: a
+proxy whose calls send plain arrays to the worker and read plain arrays back (``wire``: never a pickle).
+``usercode.call_user`` hands a proxy's calls to it, so the graders (``check_backward``, ``check_forward``,
+``find_loss_convention``) run here unchanged: every reference, comparison and verdict is computed in this
+process, which the graded code cannot reach.
+
+Limits are enforced from outside: a call (or a notebook cell, or a file's import) that has not answered
+``GRACE`` after its time limit gets its worker's whole process tree killed with SIGKILL; a worker that dies
+(a signal, an exit, a closed connection, a memory limit) fails that call with its cause, and the next call
+starts a fresh worker that loads the submission again (the notebook cells that hung or crashed are
+skipped, and recorded as cell errors). ``close`` stops every worker and removes its folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+
+import numpy as np
+
+from . import wire
+from .loading import BACKWARD_ARGUMENTS, Loaded, LoadError, is_path, parse_spec
+from .notebook import CellError, NotebookRun
+from .usercode import DEFAULT_TIMEOUT, CallResult
+from .worker_process import STARTUP, WorkerProcess
+
+MAX_RESTARTS = 30  # fresh workers for one submission, after which its remaining calls fail at once
+LOAD_SLACK = 15.0  # seconds for our own loading work in the worker (reading the notebook, nbformat)
+MAX_REPLY = 2**30  # bytes of arrays in one answer
+
+
+def grace(timeout: float) -> float:
+    """Seconds past a time limit before the worker is stopped from outside: the worker's own limit (an
+    alarm) answers first when it can, with the same "did not return within" message."""
+    return max(1.0, 0.25 * timeout)
+
+
+class UserCodeError(Exception):
+    """An exception raised by the graded code in its worker, re-raised here under the same type name."""
+
+    user_line: str | None = None
+
+
+_ERRORS: dict[str, type] = {}
+
+
+def user_exception(type_name: str, message: str, user_line: str | None = None) -> UserCodeError:
+    valid = isinstance(type_name, str) and re.fullmatch(r"[A-Za-z_]\w{0,79}", type_name)
+    name = type_name if valid else "Error"
+    cls = _ERRORS.get(name) or _ERRORS.setdefault(name, type(name, (UserCodeError,), {}))
+    exc = cls(message or "")
+    exc.user_line = user_line
+    return exc
+
+
+class RemoteFunction:
+    """A function of the submission, called in its worker. ``proxy(*args)`` returns its result (plain data:
+    None, arrays, numbers, strings, lists, tuples, or an ``UnreadableObject``) or raises ``UserCodeError``;
+    ``usercode.call_user(proxy, ...)`` gets a ``CallResult`` with the time limit enforced from outside.
+    Arrays passed in that the function changes in place are changed here too, as are lists it changes."""
+
+    def __init__(self, submission: _Submission, name: str, qualname: str, read: tuple):
+        self._submission, self.__name__, self.__qualname__ = submission, name, qualname
+        self._read = frozenset(read)
+
+    def __repr__(self) -> str:
+        return f"<function {self.__qualname__} in its worker>"
+
+    def globals_read(self) -> frozenset:
+        """The global names the function reads (``user_globals.globals_read``, computed in its worker)."""
+        return self._read
+
+    def __call__(self, *args):
+        result = self._call_remote(args, timeout=self._submission.timeout)
+        if result.ok:
+            return result.value
+        raise result.exception or UserCodeError(result.error)
+
+    def _call_remote(self, args, *, timeout=DEFAULT_TIMEOUT, globals_to_set=None) -> CallResult:
+        return self._submission.call(self.__name__, tuple(args), timeout, globals_to_set)
+
+
+def _encode_args(args):
+    """(nodes, arrays, originals): each distinct ndarray sent once; ``originals[i]`` the caller's array."""
+    arrays, originals, index = [], [], {}
+
+    def walk(value):
+        if type(value) is np.ndarray or isinstance(value, np.ndarray):
+            if id(value) not in index:
+                index[id(value)] = len(arrays)
+                arrays.append(np.array(value, subok=False))
+                originals.append(value)
+            return {"t": "array", "i": index[id(value)]}
+        if isinstance(value, (list, tuple)):
+            return {"t": "tuple" if isinstance(value, tuple) else "list", "v": [walk(v) for v in value]}
+        node = wire.encode(value, arrays)
+        originals.extend([None] * (len(arrays) - len(originals)))
+        return node
+
+    return [walk(a) for a in args], arrays, originals
+
+
+def _sync_list(mine: list, theirs: list) -> None:
+    """Make the caller's list ``mine`` what the worker's became (``theirs``): its own arrays where the
+    function kept them, new objects where it put new ones; nested lists kept as objects."""
+    items = [_sync_list(m, t) or m if type(m) is list and type(t) is list else t
+             for m, t in zip(mine, theirs, strict=False)] + list(theirs[len(mine):])
+    if len(items) != len(mine) or any(a is not b for a, b in zip(items, mine, strict=False)):
+        mine[:] = items
+
+
+def _sync_back(args, originals, answer, received) -> None:
+    """Copy the function's changes to its arguments (in place, or to the lists) back into ``args``."""
+    after = [wire.decode(node, received) for node in answer.get("arrays_after", [])]
+    for original, new in zip(originals, after, strict=False):
+        if isinstance(original, np.ndarray) and isinstance(new, np.ndarray) and new.shape == original.shape \
+                and not np.array_equal(original, new, equal_nan=original.dtype.kind in "fc"):
+            try:
+                np.copyto(original, new, casting="unsafe")
+            except (ValueError, TypeError):
+                pass  # a read-only array of the caller's: the change is not mirrored
+    for arg, node in zip(args, answer.get("args_after", []), strict=False):
+        if type(arg) is list:
+            new = wire.decode(node, received, originals)
+            if type(new) is list:
+                _sync_list(arg, new)
+
+
+class _Submission:
+    """One submission: how to load it, its current worker (started on demand) and what loading gave."""
+
+    def __init__(self, session: Session, request: dict, submission: str | None, shown: str):
+        self.session, self.request, self.submission, self.shown = session, request, submission, shown
+        self.timeout = request.get("timeout")
+        self.process: WorkerProcess | None = None
+        self.skip: dict[int, str] = {}
+        self.restarts = 0
+        self.answer: dict | None = None
+        self.values: list = []
+
+    def _limit(self) -> float | None:
+        return None if self.timeout is None else self.timeout + grace(self.timeout)
+
+    def _fix(self, text):
+        """A message of the worker's with its copy's path shown as the user gave it."""
+        if not isinstance(text, str) or self.process is None:
+            return text
+        if self.submission:
+            copy = os.path.join(self.process.work, os.path.basename(self.submission))
+            text = text.replace(copy, self.shown)
+        return text.replace(self.process.work + os.sep, "")
+
+    def _stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+            self.process = None
+
+    def start(self) -> dict:
+        """A fresh worker with the submission loaded: its answer; LoadError when loading fails."""
+        while True:
+            self._stop()
+            self.process = WorkerProcess(self.submission, memory=self.session.memory, echo=self.session.echo,
+                                         wrap=self.session.wrap)
+            request = dict(self.request, skip={str(k): v for k, v in self.skip.items()})
+            if self.submission:
+                copy = os.path.join(self.process.work, os.path.basename(self.submission))
+                request.update(path=copy) if "path" in request else request.update(
+                    spec=f"{copy}:{request['spec'].rpartition(':')[2]}")
+            cell: list = [None]
+            try:
+                answer, arrays = self.process.request(request, deadline=time.monotonic() + STARTUP,
+                                                      on_event=self._on_event(cell), max_bytes=MAX_REPLY)
+            except wire.WireError as exc:
+                why = self._failure(exc)
+                if type(cell[0]) is int and cell[0] not in self.skip and self.restarts < MAX_RESTARTS:
+                    self.skip[cell[0]] = why  # "Run all" goes on past a cell that hung or crashed
+                    self.restarts += 1
+                    continue
+                self._stop()
+                what = self.shown
+                raise LoadError(f"{self.request['option']}: {what} failed to load: {why}") from None
+            if not answer.get("ok"):
+                message = self._fix(str(answer.get("error")))
+                self._stop()
+                raise LoadError(message)
+            self.answer, self.values = answer, arrays
+            return answer
+
+    def _on_event(self, cell: list):
+        """The deadline after each event of a load: per notebook cell, and for the rest of the load."""
+        limit = self._limit()
+
+        def on_event(event):
+            if event.get("event") == "cell":
+                cell[0] = event.get("number")
+                return None if limit is None else time.monotonic() + limit
+            return None if limit is None else time.monotonic() + limit + LOAD_SLACK
+
+        return on_event
+
+    def _failure(self, exc: wire.WireError) -> str:
+        """What stopped the worker, in words; the worker is stopped."""
+        if isinstance(exc, wire.WireTimeout):
+            why = f"did not finish within {self.timeout:g} s; its worker was stopped"
+        elif isinstance(exc, wire.WireClosed):
+            why = f"the worker {self.process.death()}"
+        else:
+            why = f"the worker sent a malformed answer ({exc})"
+        self._stop()
+        return why
+
+    def call(self, name: str, args: tuple, timeout, globals_to_set) -> CallResult:
+        if self.process is None:
+            if self.restarts >= MAX_RESTARTS:
+                return CallResult("crash", error=f"not run: its worker was restarted {MAX_RESTARTS} times")
+            self.restarts += 1
+            try:
+                self.start()
+            except LoadError as exc:
+                return CallResult("crash", error=f"a fresh worker could not load the submission again: {exc}")
+        nodes, arrays, originals = _encode_args(args)
+        globals_to_set = {k: int(v) for k, v in globals_to_set.items()} if globals_to_set else None
+        header = {"op": "call", "name": name, "args": nodes, "timeout": timeout, "globals": globals_to_set}
+        limit = None if timeout is None else timeout + grace(timeout)
+        try:
+            answer, received = self.process.request(
+                header, arrays, deadline=None if limit is None else time.monotonic() + limit,
+                max_bytes=MAX_REPLY)
+            value = wire.decode(answer.get("value", {"t": "none"}), received)
+            _sync_back(args, originals, answer, received)
+        except wire.WireTimeout:
+            self._stop()
+            return CallResult("timeout",
+                              error=f"did not return within {timeout:g} s (its worker was stopped)")
+        except wire.WireError as exc:
+            why = (f"the worker {self.process.death()} while running {name}"
+                   if isinstance(exc, wire.WireClosed)
+                   else f"the worker sent a malformed answer while running {name} ({exc})")
+            self._stop()
+            return CallResult("crash", error=why)
+        return _result(answer, value)
+
+    def close(self) -> None:
+        self._stop()
+
+
+def _text(value):
+    return value if isinstance(value, str) else None
+
+
+def _result(answer: dict, value) -> CallResult:
+    status = answer.get("status")
+    read = tuple(n for n in answer.get("globals_set") or () if isinstance(n, str))
+    if status == "returned":
+        return CallResult("returned", value=value, globals_set=read)
+    if status not in ("raised", "timeout", "exit"):
+        return CallResult("crash", error=_text(answer.get("error")) or "the worker failed", globals_set=read)
+    exception = (user_exception(answer.get("error_type"), _text(answer.get("message")) or "",
+                                _text(answer.get("user_line"))) if status == "raised" else None)
+    return CallResult(status, error=_text(answer.get("error")) or status, exception=exception,
+                      error_type=_text(answer.get("error_type")), message=_text(answer.get("message")),
+                      user_line=_text(answer.get("user_line")), globals_set=read)
+
+
+class Session:
+    """Workers for the submissions loaded through it; ``close()`` (or ``with``) stops them all.
+
+    ``memory``: each worker's address-space limit in bytes (None: none); ``echo``: where the workers'
+    output goes (default stderr; None: counted and dropped); ``sandbox``: run each worker under bubblewrap
+    (``sandbox.py``)."""
+
+    def __init__(self, *, memory: int | None = None, echo=sys.stderr, sandbox: bool = False):
+        self.memory, self.echo = memory, echo
+        self.wrap = None
+        if sandbox:
+            from .sandbox import wrap_command
+
+            self.wrap = wrap_command
+        self.submissions: list[_Submission] = []
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for submission in self.submissions:
+            submission.close()
+
+    def _open(self, request: dict, submission: str | None, shown: str) -> _Submission:
+        handle = _Submission(self, request, submission, shown)
+        self.submissions.append(handle)
+        handle.start()
+        return handle
+
+    def load(self, spec, *, option: str = "--backward", arguments: tuple = BACKWARD_ARGUMENTS,
+             timeout: float | None = DEFAULT_TIMEOUT) -> Loaded:
+        """As ``loading.load``: ``FILE.py:NAME``, ``MODULE:NAME`` or ``NOTEBOOK.ipynb:NAME``, loaded in a
+        worker; the ``Loaded`` holds a ``RemoteFunction`` and a namespace of proxies."""
+        target, name = parse_spec(spec, option)
+        path = target if is_path(target) else None
+        request = {"op": "load", "spec": spec, "option": option, "arguments": list(arguments),
+                   "timeout": timeout}
+        handle = self._open(request, path, target)
+        kind = handle.answer.get("kind")
+        namespace = _namespace(handle)
+        notebook = _notebook(handle, target, namespace)
+        return Loaded(namespace[name], name, target, kind if isinstance(kind, str) else "file", namespace,
+                      notebook)
+
+    def load_notebook(self, path, names=("compute_network_output", "backward_pass"), *,
+                      option: str = "--notebook", timeout: float | None = DEFAULT_TIMEOUT) -> dict:
+        """As ``loading.load_notebook``: ``{name: Loaded}`` of those of ``names`` the notebook defines."""
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise LoadError(f"{option}: no such notebook {path!r}")
+        request = {"op": "load_notebook", "path": path, "names": list(names), "option": option,
+                   "timeout": timeout}
+        handle = self._open(request, path, path)
+        namespace = _namespace(handle)
+        notebook = _notebook(handle, path, namespace)
+        found = [n for n in handle.answer.get("names", []) if n in names and n in namespace]
+        return {name: Loaded(namespace[name], name, str(path), "notebook", namespace, notebook)
+                for name in found}
+
+
+def _namespace(handle: _Submission) -> dict:
+    namespace = {}
+    for name, entry in (handle.answer.get("namespace") or {}).items():
+        if not isinstance(entry, dict):
+            continue
+        if entry.get("kind") == "function":
+            read = tuple(n for n in entry.get("globals") or () if isinstance(n, str))
+            qualname = entry.get("qualname") if isinstance(entry.get("qualname"), str) else name
+            namespace[name] = RemoteFunction(handle, name, qualname, read)
+        elif entry.get("kind") == "value":
+            try:
+                namespace[name] = wire.decode(entry.get("value"), handle.values)
+            except wire.WireError:
+                continue
+    return namespace
+
+
+def _notebook(handle: _Submission, path: str, namespace: dict) -> NotebookRun | None:
+    entry = handle.answer.get("notebook")
+    if not isinstance(entry, dict):
+        return None
+    errors = []
+    for item in entry.get("errors") or ():
+        cell, line, source, error = (list(item) + [None] * 4)[:4]
+        errors.append(CellError(cell if type(cell) is int else 0, line if type(line) is int else None,
+                                _text(source) or "", handle._fix(_text(error)) or "error"))
+    counts = [entry.get(k) if type(entry.get(k)) is int else 0
+              for k in ("skipped_lines", "skipped_cells", "code_cells")]
+    output = _text(entry.get("output")) or ""
+    return NotebookRun(os.path.abspath(path), namespace, tuple(errors), *counts, output)
+
+
+def session_options(args) -> dict:
+    """The ``Session`` options of the command line's ``--memory GIB`` and ``--sandbox`` (either may be
+    absent): by default each worker may use ``limits.memory_limit()``, half the machine's memory."""
+    from .limits import GIB, memory_limit
+
+    gib = getattr(args, "memory", None)
+    memory = int(gib * GIB) if gib else memory_limit()
+    return {"memory": memory, "sandbox": bool(getattr(args, "sandbox", False))}
