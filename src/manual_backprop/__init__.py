@@ -73,6 +73,11 @@ from .derivative_check import DERIVATIVES, DerivativeReport, check_derivative  #
 
 __all__ += ["DERIVATIVES", "DerivativeReport", "check_derivative"]
 
+# Grading code one does not trust: the graded code runs in a worker process (see docs/untrusted-code.md).
+from .class_grading import grade_file, grade_notebook  # noqa: E402
+
+__all__ += ["grade_file", "grade_notebook"]
+
 
 def __getattr__(name: str) -> str:
     if name == "__version__":  # read from the installed metadata (pyproject's version) on first access only

@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action=_Version, nargs=0, help="show the version and exit")
-    commands = parser.add_subparsers(dest="command", metavar="check")
+    commands = parser.add_subparsers(dest="command", metavar="{check,grade}")
     check = commands.add_parser(
         "check",
         help="check manual backprop (or your own backward pass) against jax.grad and finite differences",
@@ -137,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="memory limit of the worker that runs the graded code (half the machine's)")
     check.add_argument("--sandbox", action="store_true",
                        help="run the graded code under bubblewrap: read-only files, no network (Linux)")
+    from .class_grading import add_grade_parser
+
+    add_grade_parser(commands, _positive_int, _positive_float)
     check.add_argument(
         "--verbose", action="store_true", help="notebook-style side-by-side arrays; tracebacks on errors"
     )
@@ -361,10 +364,14 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: 0 for --help, 2 for usage errors
         return int(exc.code or 0)
-    if args.command != "check":
+    if args.command not in ("check", "grade"):
         parser.print_help(sys.stderr)
         return 2
     try:
+        if args.command == "grade":
+            from .class_grading import run_class
+
+            return run_class(args, sys.stdout)
         if args.backward or args.forward or args.notebook:
             return _run_grading(args, sys.stdout)
         if args.timeout is not None:

@@ -65,9 +65,10 @@ class RemoteFunction:
     ``usercode.call_user(proxy, ...)`` gets a ``CallResult`` with the time limit enforced from outside.
     Arrays passed in that the function changes in place are changed here too, as are lists it changes."""
 
-    def __init__(self, submission: _Submission, name: str, qualname: str, read: tuple):
+    def __init__(self, submission: _Submission, name: str, qualname: str, read: tuple, frameworks=()):
         self._submission, self.__name__, self.__qualname__ = submission, name, qualname
         self._read = frozenset(read)
+        self.frameworks = tuple(frameworks)  # which of jax, torch, autograd it uses (not backprop by hand)
 
     def __repr__(self) -> str:
         return f"<function {self.__qualname__} in its worker>"
@@ -279,8 +280,9 @@ class Session:
         self.memory, self.echo = memory, echo
         self.wrap = None
         if sandbox:
-            from .sandbox import wrap_command
+            from .sandbox import require_bwrap, wrap_command
 
+            require_bwrap()  # SandboxUnavailable (a ValueError, exit 2) saying how to install it
             self.wrap = wrap_command
         self.submissions: list[_Submission] = []
 
@@ -339,7 +341,8 @@ def _namespace(handle: _Submission) -> dict:
         if entry.get("kind") == "function":
             read = tuple(n for n in entry.get("globals") or () if isinstance(n, str))
             qualname = entry.get("qualname") if isinstance(entry.get("qualname"), str) else name
-            namespace[name] = RemoteFunction(handle, name, qualname, read)
+            used = tuple(n for n in entry.get("frameworks") or () if isinstance(n, str))
+            namespace[name] = RemoteFunction(handle, name, qualname, read, used)
         elif entry.get("kind") == "value":
             try:
                 namespace[name] = wire.decode(entry.get("value"), handle.values)

@@ -18,6 +18,7 @@ Nothing here decides a grade: the parent grades what comes back, and trusts none
 
 from __future__ import annotations
 
+import dis
 import os
 import resource
 import socket
@@ -32,6 +33,7 @@ from .user_globals import globals_read
 from .usercode import call_user, describe_exception
 
 _VALUE_BYTES = 64 * 2**20  # the notebook's plain values sent with its functions, at most
+FRAMEWORKS = ("jax", "torch", "autograd")  # automatic differentiation: not backprop by hand
 
 
 def _set_limits(memory: int) -> None:
@@ -40,14 +42,41 @@ def _set_limits(memory: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
 
 
+def _codes(code):
+    yield code
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from _codes(const)
+
+
+def frameworks(function, read) -> list[str]:
+    """Which of jax, torch and autograd ``function`` uses: a global it (or a helper of its module) reads
+    that comes from one, or an ``import`` in its code."""
+    module_globals = getattr(function, "__globals__", None) or {}
+    found = set()
+    for name in read:
+        value = module_globals.get(name)
+        origin = value.__name__ if isinstance(value, types.ModuleType) else getattr(value, "__module__", "")
+        found.add(str(origin).split(".")[0])
+        if isinstance(value, types.FunctionType) and value.__globals__ is module_globals:
+            found.update(i.argval.split(".")[0] for c in _codes(value.__code__)
+                         for i in dis.get_instructions(c) if i.opname == "IMPORT_NAME")
+    code = getattr(function, "__code__", None)
+    if isinstance(code, types.CodeType):
+        found.update(i.argval.split(".")[0] for c in _codes(code) for i in dis.get_instructions(c)
+                     if i.opname == "IMPORT_NAME")
+    return sorted(found & set(FRAMEWORKS))
+
+
 def _function_entry(name: str, function) -> dict:
     qualname = getattr(function, "__qualname__", None)
     try:
         read = sorted(globals_read(function))
+        used = frameworks(function, read)
     except Exception:  # noqa: BLE001 (a callable whose code cannot be read: it reads none we know of)
-        read = []
-    return {"kind": "function", "name": name,
-            "qualname": qualname if isinstance(qualname, str) else name, "globals": read}
+        read, used = [], []
+    return {"kind": "function", "name": name, "qualname": qualname if isinstance(qualname, str) else name,
+            "globals": read, "frameworks": used}
 
 
 def describe_namespace(namespace: dict, arrays: list) -> dict:
@@ -164,10 +193,23 @@ def serve(sock: socket.socket) -> None:
             return
 
 
+def _die_with_parent(parent: int) -> None:
+    """SIGKILL for us when the grading process ends, however it ends (Linux ``PR_SET_PDEATHSIG``)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+    except Exception:  # noqa: BLE001 (not Linux: the parent's stop() is the only way out)
+        return
+    if parent and os.getppid() != parent:  # it ended before we asked
+        os._exit(1)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """``worker FD MEMORY``: serve on the socket at descriptor ``FD`` with ``RLIMIT_AS`` = ``MEMORY`` bytes
-    (0: none)."""
-    fd, memory = (int(a) for a in (argv or sys.argv[1:])[:2])
+    """``worker FD MEMORY PARENT``: serve on the socket at descriptor ``FD`` with ``RLIMIT_AS`` = ``MEMORY``
+    bytes (0: none), and die with the process ``PARENT`` (0: with whichever parent we have)."""
+    fd, memory, parent = (int(a) for a in (argv or sys.argv[1:])[:3])
+    _die_with_parent(parent)
     _set_limits(memory)
     sock = socket.socket(fileno=fd)
     try:

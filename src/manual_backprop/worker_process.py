@@ -129,6 +129,7 @@ class WorkerProcess:
         """``submission``: the file or notebook (or None for a module: the current folder is copied);
         ``memory``: RLIMIT_AS in bytes (None: none); ``echo``: where its output goes (None: counted only);
         ``wrap``: a function turning the command line and folders into a sandboxed one."""
+        self.wrapped = wrap is not None
         self.folder = tempfile.mkdtemp(prefix="manual-backprop-")
         self.work = os.path.join(self.folder, "submission")
         home, scratch = (os.path.join(self.folder, n) for n in ("home", "tmp"))
@@ -138,7 +139,7 @@ class WorkerProcess:
         copy_submission(source, self.work, submission or "")
         ours, theirs = socket.socketpair()
         command = [sys.executable, "-I", "-c", BOOTSTRAP, PACKAGE_ROOT, str(theirs.fileno()),
-                   str(memory or 0)]
+                   str(memory or 0), str(0 if wrap else os.getpid())]
         if wrap is not None:
             command = wrap(command, work=self.work, folder=self.folder, submission_root=source)
         try:
@@ -189,6 +190,9 @@ class WorkerProcess:
             status = self._status()
         if status is None:
             return "closed its connection to the grader"
+        if status.si_code == os.CLD_EXITED and self.wrapped and status.si_status > 128:
+            with contextlib.suppress(ValueError):  # bwrap passes on a signal as 128 + its number
+                return f"died with {signal.Signals(status.si_status - 128).name}"
         if status.si_code == os.CLD_EXITED:
             return f"exited with code {status.si_status}"
         with contextlib.suppress(ValueError):

@@ -1,0 +1,328 @@
+"""Grading a class: ``grade_notebook``, ``grade_file`` and ``manual-backprop grade`` over many submissions.
+
+``grade_notebook(path)`` and ``grade_file("file.py:backward_pass")`` grade as ``manual-backprop check``
+does, the graded code in a worker process (``isolation``): they return the same reports, and nothing the
+submission does reaches the caller's process. ``manual-backprop grade SUBMISSION...`` grades each
+notebook or file in a grading process of its own (which starts the submission's worker), ``--jobs`` at a
+time, into one row each: the table on stdout, the rows in ``--out`` (CSV or JSON), in the order given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+
+from .grading_cli import SECTIONS, _grade
+from .isolation import Session
+from .loading import BACKWARD_ARGUMENTS, FORWARD_ARGUMENTS, LoadError
+from .usercode import DEFAULT_TIMEOUT
+from .worker_process import PACKAGE_ROOT
+
+COLUMNS = ("file", "forward", "backward", "first_failing_case", "diagnosis", "notes", "seconds")
+_CHILD = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
+          "from manual_backprop.class_grading import child_main; child_main()")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One submission's line: ``forward`` and ``backward`` are "ok", "FAIL", "missing" (the notebook does
+    not define it), "error" (it could not be loaded or graded) or "-" (not asked for)."""
+
+    file: str
+    forward: str
+    backward: str
+    first_failing_case: str
+    diagnosis: str
+    notes: str
+    seconds: float
+    ok: bool
+
+
+def _options(**given) -> argparse.Namespace:
+    options = dict(activation="relu", loss=None, batch=1, dtype="float64", seed=0, timeout=DEFAULT_TIMEOUT,
+                   strict=False, memory=None, sandbox=False, verbose=False, json=False)
+    unknown = set(given) - set(options)
+    if unknown:
+        raise TypeError(f"unexpected option {sorted(unknown)[0]!r}; the options are {', '.join(options)}")
+    options.update({k: v for k, v in given.items() if v is not None or k == "loss"})
+    return argparse.Namespace(**options)
+
+
+def _session(args) -> Session:
+    from .limits import GIB
+
+    return Session(memory=int(args.memory * GIB) if args.memory else None, sandbox=args.sandbox, echo=None)
+
+
+def _role(name: str) -> str:
+    return "forward" if name == "compute_network_output" else "backward"
+
+
+def _load(session: Session, target: str, args):
+    """([(role, Loaded)], missing names, notebook run or None) for a notebook, ``FILE.py`` (both
+    functions, where defined) or ``FILE.py:NAME`` / ``MODULE:NAME`` (that one)."""
+    if target.endswith(".ipynb"):
+        found = session.load_notebook(target, tuple(SECTIONS), timeout=args.timeout)
+        sections = [(_role(n), found[n]) for n in SECTIONS if n in found]
+        return sections, [n for n in SECTIONS if n not in found], sections[0][1].notebook
+    if not target.endswith(".py"):
+        name = target.rpartition(":")[2]
+        arguments = FORWARD_ARGUMENTS if _role(name) == "forward" else BACKWARD_ARGUMENTS
+        loaded = session.load(target, arguments=arguments, timeout=args.timeout)
+        return [(_role(name), loaded)], [], loaded.notebook
+    try:
+        loaded = session.load(f"{target}:backward_pass", timeout=args.timeout)
+    except LoadError as exc:
+        if "has no 'backward_pass'" not in str(exc):
+            raise
+        loaded = session.load(f"{target}:compute_network_output", option="--forward",
+                              arguments=FORWARD_ARGUMENTS, timeout=args.timeout)
+        return [("forward", loaded)], ["backward_pass"], None
+    forward = loaded.namespace.get("compute_network_output")
+    sections = [("backward", loaded)]
+    if callable(forward):
+        sections.insert(0, ("forward", loaded.__class__(forward, "compute_network_output", target, "file",
+                                                        loaded.namespace)))
+    return sections, [] if callable(forward) else ["compute_network_output"], None
+
+
+def grade_notebook(path, **options) -> dict:
+    """Grade the notebook at ``path`` as ``manual-backprop check --notebook`` does, its code in a worker
+    process: ``{name: report}`` for ``compute_network_output`` (a ``ForwardReport``) and ``backward_pass``
+    (a ``BackwardReport``), those it defines. Options: ``activation``, ``loss``, ``batch``, ``dtype``,
+    ``seed``, ``timeout`` (seconds per call and per cell), ``memory`` (GiB), ``sandbox``, ``strict``.
+    ``LoadError`` (a ValueError) when it cannot be read or defines neither function."""
+    args = _options(**options)
+    with _session(args) as session:
+        sections, _, _ = _load(session, os.fspath(path), args)
+        return {loaded.name: _grade(args, loaded, role) for role, loaded in sections}
+
+
+def grade_file(spec: str, **options):
+    """Grade ``FILE.py:NAME``, ``MODULE:NAME`` or ``NOTEBOOK.ipynb:NAME`` as ``check --backward`` (or
+    ``--forward`` for ``compute_network_output``) does, its code in a worker process: the report. Options
+    as ``grade_notebook``'s."""
+    args = _options(**options)
+    name = str(spec).rpartition(":")[2]
+    arguments = FORWARD_ARGUMENTS if _role(name) == "forward" else BACKWARD_ARGUMENTS
+    with _session(args) as session:
+        loaded = session.load(spec, option=f"--{_role(name)}", arguments=arguments, timeout=args.timeout)
+        return _grade(args, loaded, _role(name))
+
+
+# ------------------------------------------------------------------------------------------------- rows
+
+
+def _one_line(report) -> str:
+    if report.ok:
+        return ""
+    story = getattr(report, "story", None)
+    if story is not None and getattr(story, "text", None):
+        return story.text
+    return report.failing[0].summary
+
+
+def grade_row(target: str, args) -> Row:
+    """The row of one submission, graded in this process's own ``Session``."""
+    started = time.monotonic()
+    columns = {"forward": "-", "backward": "-"}
+    try:
+        with _session(args) as session:
+            sections, missing, notebook = _load(session, target, args)
+            graded = [(role, loaded, _grade(args, loaded, role)) for role, loaded in sections]
+    except LoadError as exc:
+        return Row(target, "error", "error", "", str(exc), "", round(time.monotonic() - started, 2), False)
+    notes = []
+    if notebook is not None and notebook.errors:
+        notes.append(f"{len(notebook.errors)} cell(s) raised (first: {notebook.errors[0]})")
+    for role, loaded, report in graded:
+        columns[role] = "ok" if report.ok else "FAIL"
+        notes += list(report.notes)
+        used = getattr(loaded.function, "frameworks", ())
+        if used:
+            notes.append(f"{loaded.name} uses {' and '.join(used)}: not backprop by hand?")
+    for name in missing if target.endswith(".ipynb") else ():
+        columns[_role(name)] = "missing"
+    failing = [report for _, _, report in graded if not report.ok]
+    backward_first = sorted(failing, key=lambda r: not hasattr(r, "story"))
+    first = backward_first[0] if backward_first else None
+    ok = not failing and "missing" not in columns.values()
+    return Row(target, columns["forward"], columns["backward"], first.failing[0].name if first else "",
+               _one_line(first) if first else ("" if ok else "the notebook defines no such function"),
+               "; ".join(notes), round(time.monotonic() - started, 2), ok)
+
+
+def child_main() -> None:
+    """A grading process of ``grade``: ``OPTIONS_JSON TARGET`` -> one JSON row on stdout."""
+    from .jax_cache import use_compilation_cache
+
+    options, target = json.loads(sys.argv[1]), sys.argv[2]
+    use_compilation_cache()
+    row = grade_row(target, _options(**options))
+    sys.stdout.write(json.dumps(asdict(row)) + "\n")
+    sys.stdout.flush()
+
+
+# ------------------------------------------------------------------------------------------- the command
+
+
+def add_grade_parser(commands, positive_int, positive_float) -> None:
+    """The ``grade`` subcommand's arguments (``cli.build_parser`` calls this)."""
+    from .activations import ACTIVATIONS
+    from .validate import LOSSES
+
+    grade = commands.add_parser(
+        "grade", help="grade many notebooks or files, each in its own worker process, into one table",
+        description="Grade each submission (a notebook, a .py file, FILE.py:NAME, or a folder: its "
+        "notebooks) as 'check --notebook' would, in a process of its own, --jobs at a time. Exit 0: every "
+        "submission passes; 1: one fails; 2: usage error; 130: interrupted (the finished rows are printed).")
+    grade.set_defaults(verbose=False, json=False)
+    grade.add_argument("submissions", nargs="+", metavar="SUBMISSION")
+    grade.add_argument("--jobs", type=positive_int(1), default=os.cpu_count() or 1,
+                       help="submissions graded at once (the number of cores)")
+    grade.add_argument("--out", metavar="FILE", help="also write the rows to grades.csv or grades.json")
+    grade.add_argument("--sandbox", action="store_true",
+                       help="run the graded code under bubblewrap: read-only files, no network (Linux)")
+    grade.add_argument("--strict", action="store_true", help="as check --strict")
+    grade.add_argument("--timeout", type=positive_float, metavar="SECONDS",
+                       help="time limit per call of a submission's code, and per notebook cell (30)")
+    grade.add_argument("--memory", type=positive_float, metavar="GIB", help="memory limit of each worker")
+    grade.add_argument("--activation", choices=tuple(ACTIVATIONS), default="relu")
+    grade.add_argument("--loss", choices=LOSSES, help="as check --loss (default: the submission's own)")
+    grade.add_argument("--batch", type=positive_int(1), default=1)
+    grade.add_argument("--seed", type=positive_int(0, 2**32 - 1), default=0)
+    grade.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+
+
+def _targets(submissions) -> list[str]:
+    targets = []
+    for given in submissions:
+        if os.path.isdir(given):
+            found = sorted(n for n in os.listdir(given) if n.endswith(".ipynb"))
+            if not found:
+                raise ValueError(f"{given}: a folder with no notebook (.ipynb) in it")
+            targets += [os.path.join(given, n) for n in found]
+        elif given.endswith((".ipynb", ".py")) and not os.path.isfile(given):
+            raise ValueError(f"no such file {given!r}")
+        else:
+            targets.append(given)
+    return targets
+
+
+def _run_child(target: str, options: dict, processes: dict, index: int) -> Row:
+    started = time.monotonic()
+    command = [sys.executable, "-I", "-c", _CHILD, PACKAGE_ROOT, json.dumps(options), target]
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, errors="replace")
+    processes[index] = process
+    out, err = process.communicate()
+    processes.pop(index, None)
+    try:
+        row = json.loads(out.strip().splitlines()[-1])
+        return Row(**{k: row[k] for k in Row.__dataclass_fields__})
+    except (ValueError, IndexError, KeyError, TypeError):
+        why = (err.strip().splitlines() or [""])[-1][:200]
+        failed = f"the grading process failed (exit {process.returncode}): {why}"
+        return Row(target, "error", "error", "", failed, "", round(time.monotonic() - started, 2), False)
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def table(rows) -> str:
+    """The rows as an aligned text table (diagnosis and notes shortened; the files keep them whole)."""
+    shown = [("file", "forward", "backward", "first failing case", "diagnosis", "notes", "seconds")]
+    shown += [(r.file, r.forward, r.backward, r.first_failing_case or "-", _shorten(r.diagnosis or "-", 60),
+               _shorten(r.notes or "-", 40), f"{r.seconds:.1f}") for r in rows]
+    widths = [max(len(line[i]) for line in shown) for i in range(len(shown[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+                     for line in shown)
+
+
+def write_rows(path: str, rows, missing: int) -> None:
+    if path.endswith(".json"):
+        with open(path, "w", encoding="utf-8") as file:
+            json.dump({"schema_version": 1, "command": "grade", "rows": [asdict(r) for r in rows],
+                       "not_graded": missing, "ok": all(r.ok for r in rows) and not missing}, file, indent=1)
+        return
+    with open(path, "w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, fieldnames=[*COLUMNS, "ok"])
+        writer.writeheader()
+        writer.writerows(asdict(r) for r in rows)
+
+
+def run_class(args, out=None) -> int:
+    """``manual-backprop grade``: grade every submission, print the table, write ``--out``; the exit code."""
+    out = out or sys.stdout
+    if args.out and not args.out.endswith((".csv", ".json")):
+        raise ValueError(f"--out {args.out}: expected a file name ending in .csv or .json")
+    if args.sandbox:
+        from .sandbox import require_bwrap
+
+        require_bwrap()
+    targets = _targets(args.submissions)
+    names = ("activation", "loss", "batch", "dtype", "seed", "timeout", "strict", "memory", "sandbox")
+    options = {name: getattr(args, name) for name in names}
+    rows: list = [None] * len(targets)
+    processes: dict = {}
+    pool = ThreadPoolExecutor(max_workers=args.jobs)
+    bar = _bar(len(targets))
+    interrupted = False
+    try:
+        futures = {pool.submit(_run_child, t, options, processes, i): i for i, t in enumerate(targets)}
+        for future in as_completed(futures):
+            rows[futures[future]] = future.result()
+            bar.update()
+    except KeyboardInterrupt:
+        interrupted = True
+        pool.shutdown(wait=False, cancel_futures=True)
+        _stop_children(processes)
+    finally:
+        bar.close()
+        pool.shutdown(wait=not interrupted)
+    done = [row for row in rows if row is not None]
+    missing = len(rows) - len(done)
+    print(table(done), file=out)
+    passed = sum(r.ok for r in done)
+    summary = f"{len(done)} graded: {passed} pass, {len(done) - passed} fail"
+    print(summary + (f"; interrupted: {missing} of {len(rows)} not graded" if missing else ""), file=out)
+    if args.out:
+        write_rows(args.out, done, missing)
+    if interrupted:
+        return 130
+    return 0 if passed == len(rows) else 1
+
+
+def _bar(total: int):
+    from tqdm import tqdm  # type: ignore[import-untyped]
+
+    try:
+        terminal = sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        terminal = False
+    return tqdm(total=total, desc="grading", unit="submission", file=sys.stderr, disable=not terminal,
+                dynamic_ncols=True, leave=False)
+
+
+def _stop_children(processes: dict) -> None:
+    """Ctrl-C: each grading process is asked to stop (it stops its worker), then killed if it lingers."""
+    running = list(processes.values())
+    for process in running:
+        with contextlib.suppress(OSError):
+            process.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + 5
+    for process in running:
+        try:
+            process.wait(max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            process.kill()
