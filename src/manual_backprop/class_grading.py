@@ -228,6 +228,7 @@ def _run_child(target: str, options: dict, processes: dict, index: int) -> Row:
     processes.pop(index, None)
     try:
         row = json.loads(out.strip().splitlines()[-1])
+        row["seconds"] = round(time.monotonic() - started, 2)  # the whole process: its start counts too
         return Row(**{k: row[k] for k in Row.__dataclass_fields__})
     except (ValueError, IndexError, KeyError, TypeError):
         why = (err.strip().splitlines() or [""])[-1][:200]
