@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from published_style import BACKWARD, published_cells, write_notebook
 
 SRC = Path(__file__).resolve().parents[1] / "src"
