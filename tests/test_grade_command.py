@@ -88,7 +88,8 @@ def test_ctrl_c_keeps_the_finished_rows_and_says_how_many_are_missing(tmp_path):
         "import os, sys, time\n"
         "def backward_pass(w, b, f, h, y):\n"
         "    if os.fork() == 0:\n"
-        f"        os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(120)', {mark!r}])\n"
+        "        os.execv(sys.executable,\n"
+        f"                 [sys.executable, '-c', 'import time; time.sleep(120)', {mark!r}])\n"
         "    time.sleep(120)\n")
     env = dict(os.environ, PYTHONPATH=str(SRC))
     process = subprocess.Popen([sys.executable, "-m", "manual_backprop", "grade", "right.ipynb", "slow.py",

@@ -5,6 +5,7 @@ namespace answers as the in-process one does (functions, plain values, the globa
 from __future__ import annotations
 
 import io
+import json
 import os
 import pickle
 import socket
@@ -53,7 +54,7 @@ def test_the_reader_refuses_pickles_and_oversized_messages():
     blob = io.BytesIO()
     np.save(blob, np.array([{"a": 1}], dtype=object), allow_pickle=True)
     data = blob.getvalue()
-    header = ('{"blobs": [%d]}' % len(data)).encode()
+    header = json.dumps({"blobs": [len(data)]}).encode()
     cases = [(struct.pack("!Q", len(header)) + header + data, "not a plain .npy"),
              (struct.pack("!Q", 2**40), "limit"),
              (struct.pack("!Q", len(pickle.dumps({"blobs": []}))) + pickle.dumps({"blobs": []}), "not JSON"),
