@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 
 from .grading_cli import SECTIONS, _grade
-from .isolation import Session
+from .isolation import Session, import_jax
 from .loading import BACKWARD_ARGUMENTS, FORWARD_ARGUMENTS, LoadError
 from .usercode import DEFAULT_TIMEOUT
 from .worker_process import PACKAGE_ROOT
@@ -49,7 +49,7 @@ class Row:
 
 def _options(**given) -> argparse.Namespace:
     options = dict(activation="relu", loss=None, batch=1, dtype="float64", seed=0, timeout=DEFAULT_TIMEOUT,
-                   strict=False, memory=None, sandbox=False, verbose=False, json=False)
+                   strict=False, memory=None, sandbox=False, verbose=False, json=False, whole_folder=True)
     unknown = set(given) - set(options)
     if unknown:
         raise TypeError(f"unexpected option {sorted(unknown)[0]!r}; the options are {', '.join(options)}")
@@ -57,10 +57,11 @@ def _options(**given) -> argparse.Namespace:
     return argparse.Namespace(**options)
 
 
-def _session(args) -> Session:
-    from .limits import GIB
+def _session(args, prepare=None) -> Session:
+    from .limits import GIB, memory_limit
 
-    return Session(memory=int(args.memory * GIB) if args.memory else None, sandbox=args.sandbox, echo=None)
+    return Session(memory=int(args.memory * GIB) if args.memory else memory_limit(), sandbox=args.sandbox,
+                   echo=None, whole_folder=args.whole_folder, prepare=prepare)
 
 
 def _role(name: str) -> str:
@@ -99,7 +100,8 @@ def grade_notebook(path, **options) -> dict:
     """Grade the notebook at ``path`` as ``manual-backprop check --notebook`` does, its code in a worker
     process: ``{name: report}`` for ``compute_network_output`` (a ``ForwardReport``) and ``backward_pass``
     (a ``BackwardReport``), those it defines. Options: ``activation``, ``loss``, ``batch``, ``dtype``,
-    ``seed``, ``timeout`` (seconds per call and per cell), ``memory`` (GiB), ``sandbox``, ``strict``.
+    ``seed``, ``timeout`` (seconds per call and per cell), ``memory`` (GiB; default half the machine's),
+    ``sandbox``, ``strict``, ``whole_folder`` (False: the worker gets a copy of the notebook alone).
     ``LoadError`` (a ValueError) when it cannot be read or defines neither function."""
     args = _options(**options)
     with _session(args) as session:
@@ -136,7 +138,7 @@ def grade_row(target: str, args) -> Row:
     started = time.monotonic()
     columns = {"forward": "-", "backward": "-"}
     try:
-        with _session(args) as session:
+        with _session(args, import_jax) as session:
             sections, missing, notebook = _load(session, target, args)
             graded = [(role, loaded, _grade(args, loaded, role)) for role, loaded in sections]
     except LoadError as exc:
@@ -274,13 +276,16 @@ def run_class(args, out=None) -> int:
     targets = _targets(args.submissions)
     names = ("activation", "loss", "batch", "dtype", "seed", "timeout", "strict", "memory", "sandbox")
     options = {name: getattr(args, name) for name in names}
+    folders = [os.path.dirname(os.path.abspath(t.rpartition(":")[0] if ":" in t else t)) for t in targets]
     rows: list = [None] * len(targets)
     processes: dict = {}
     pool = ThreadPoolExecutor(max_workers=args.jobs)
     bar = _bar(len(targets))
     interrupted = False
     try:
-        futures = {pool.submit(_run_child, t, options, processes, i): i for i, t in enumerate(targets)}
+        # A folder holding several of the submissions: each worker gets a copy of its own file only.
+        futures = {pool.submit(_run_child, t, dict(options, whole_folder=folders.count(folders[i]) == 1),
+                               processes, i): i for i, t in enumerate(targets)}
         for future in as_completed(futures):
             rows[futures[future]] = future.result()
             bar.update()

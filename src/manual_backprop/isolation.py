@@ -167,16 +167,18 @@ class _Submission:
         while True:
             self._stop()
             self.process = WorkerProcess(self.submission, memory=self.session.memory, echo=self.session.echo,
-                                         wrap=self.session.wrap)
+                                         wrap=self.session.wrap, whole=self.session.whole_folder)
             request = dict(self.request, skip={str(k): v for k, v in self.skip.items()})
             if self.submission:
                 copy = os.path.join(self.process.work, os.path.basename(self.submission))
                 request.update(path=copy) if "path" in request else request.update(
                     spec=f"{copy}:{request['spec'].rpartition(':')[2]}")
             cell: list = [None]
+            prepare, self.session.prepare = self.session.prepare, None
             try:
                 answer, arrays = self.process.request(request, deadline=time.monotonic() + STARTUP,
-                                                      on_event=self._on_event(cell), max_bytes=MAX_REPLY)
+                                                      on_event=self._on_event(cell), max_bytes=MAX_REPLY,
+                                                      meanwhile=prepare)
             except wire.WireError as exc:
                 why = self._failure(exc)
                 if type(cell[0]) is int and cell[0] not in self.skip and self.restarts < MAX_RESTARTS:
@@ -274,10 +276,14 @@ class Session:
 
     ``memory``: each worker's address-space limit in bytes (None: none); ``echo``: where the workers'
     output goes (default stderr; None: counted and dropped); ``sandbox``: run each worker under bubblewrap
-    (``sandbox.py``)."""
+    (``sandbox.py``); ``whole_folder``: the worker gets a copy of the submission's folder (False: of the
+    file alone, for a folder that holds other students' submissions); ``prepare``: called once, while the
+    first worker starts and loads (the command line imports JAX meanwhile)."""
 
-    def __init__(self, *, memory: int | None = None, echo=sys.stderr, sandbox: bool = False):
-        self.memory, self.echo = memory, echo
+    def __init__(self, *, memory: int | None = None, echo=sys.stderr, sandbox: bool = False,
+                 whole_folder: bool = True, prepare=None):
+        self.memory, self.echo, self.whole_folder = memory, echo, whole_folder
+        self.prepare = prepare
         self.wrap = None
         if sandbox:
             from .sandbox import require_bwrap, wrap_command
@@ -366,11 +372,26 @@ def _notebook(handle: _Submission, path: str, namespace: dict) -> NotebookRun | 
     return NotebookRun(os.path.abspath(path), namespace, tuple(errors), *counts, output)
 
 
+def import_jax() -> None:
+    """JAX and the oracle imported (with the command line's compilation cache), for ``prepare``: the
+    parent's import overlaps the worker's start; errors are left to the grading's own import."""
+    try:
+        from .jax_cache import use_compilation_cache
+
+        use_compilation_cache()
+        import oracle  # noqa: F401
+    except Exception:  # noqa: BLE001 (reported, if it matters, where the oracle is used)
+        pass
+
+
 def session_options(args) -> dict:
     """The ``Session`` options of the command line's ``--memory GIB`` and ``--sandbox`` (either may be
-    absent): by default each worker may use ``limits.memory_limit()``, half the machine's memory."""
+    absent): by default each worker may use ``limits.memory_limit()``, half the machine's memory. When
+    a backward pass is graded, JAX is imported while the worker starts."""
     from .limits import GIB, memory_limit
 
     gib = getattr(args, "memory", None)
     memory = int(gib * GIB) if gib else memory_limit()
-    return {"memory": memory, "sandbox": bool(getattr(args, "sandbox", False))}
+    backward = getattr(args, "backward", None) or getattr(args, "notebook", None)
+    return {"memory": memory, "sandbox": bool(getattr(args, "sandbox", False)),
+            "prepare": import_jax if backward else None}

@@ -31,17 +31,21 @@ _SKIPPED = {"__pycache__", "node_modules", "site-packages"}
 _KEPT_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                      "MKL_NUM_THREADS", "JAX_PLATFORMS", "XLA_FLAGS")
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the folder holding us
-BOOTSTRAP = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
-             "from manual_backprop.worker import main; main()")
+# The worker imports only the modules it needs, not the package's __init__ (half its start); the package
+# itself is imported in full if the submission imports it.
+BOOTSTRAP = ("import sys, types; root = sys.argv.pop(1); sys.path.insert(0, root); "
+             "package = types.ModuleType('manual_backprop'); package.__path__ = [root + '/manual_backprop']; "
+             "sys.modules['manual_backprop'] = package; from manual_backprop.worker import main; "
+             "del sys.modules['manual_backprop']; main()")
 
 
-def copy_submission(folder: str, destination: str, keep: str) -> None:
+def copy_submission(folder: str, destination: str, keep: str, whole: bool = True) -> None:
     """Copy ``folder`` into ``destination`` (hidden folders, virtual environments and caches left out; links
     kept as links). Past ``COPY_CAP`` bytes only ``keep`` (the submission) and the ``.py`` files beside it
-    are copied."""
+    are copied; with ``whole`` False, only ``keep`` (a folder of several students' submissions)."""
     total = 0
-    plan = []
-    for root, dirs, files in os.walk(folder):
+    plan = [] if whole else [os.path.join(folder, os.path.basename(keep))]
+    for root, dirs, files in os.walk(folder) if whole else ():
         dirs[:] = [d for d in dirs if not d.startswith(".") and d not in _SKIPPED
                    and not os.path.exists(os.path.join(root, d, "pyvenv.cfg"))]
         for name in files:
@@ -125,10 +129,11 @@ def _processes_of(pid: int) -> set[int]:
 class WorkerProcess:
     """One running worker: ``sock`` to talk to it, ``stop()`` to end it and every process it started."""
 
-    def __init__(self, submission: str, *, memory: int | None, echo=None, wrap=None):
+    def __init__(self, submission: str, *, memory: int | None, echo=None, wrap=None, whole: bool = True):
         """``submission``: the file or notebook (or None for a module: the current folder is copied);
         ``memory``: RLIMIT_AS in bytes (None: none); ``echo``: where its output goes (None: counted only);
-        ``wrap``: a function turning the command line and folders into a sandboxed one."""
+        ``wrap``: a function turning the command line and folders into a sandboxed one; ``whole``: copy
+        the submission's whole folder (else the file alone)."""
         self.wrapped = wrap is not None
         self.folder = tempfile.mkdtemp(prefix="manual-backprop-")
         self.work = os.path.join(self.folder, "submission")
@@ -136,7 +141,7 @@ class WorkerProcess:
         for path in (self.work, home, scratch):
             os.makedirs(path, exist_ok=True)
         source = os.path.dirname(os.path.abspath(submission)) if submission else os.getcwd()
-        copy_submission(source, self.work, submission or "")
+        copy_submission(source, self.work, submission or "", whole or not submission)
         ours, theirs = socket.socketpair()
         command = [sys.executable, "-I", "-c", BOOTSTRAP, PACKAGE_ROOT, str(theirs.fileno()),
                    str(memory or 0), str(0 if wrap else os.getpid())]
@@ -159,13 +164,18 @@ class WorkerProcess:
         self.stopped = False
 
     def request(self, header: dict, arrays=(), *, deadline: float | None, on_event=None,
-                max_bytes: int = 2**30):
+                max_bytes: int = 2**30, meanwhile=None):
         """Send a message and wait for its answer (events go to ``on_event``, which may move the deadline
-        by returning a new one); WireError (WireTimeout, WireClosed) when there is none."""
+        by returning a new one); WireError (WireTimeout, WireClosed) when there is none. ``meanwhile``:
+        called between the two (the worker works while we do)."""
         try:
             wire.send(self.sock, header, arrays)
         except OSError as exc:
             raise wire.WireClosed(f"the connection failed ({exc.strerror or exc})") from None
+        if meanwhile is not None:
+            started = time.monotonic()
+            meanwhile()
+            deadline = None if deadline is None else deadline + time.monotonic() - started
         while True:
             answer, received = wire.receive(self.sock, deadline, max_bytes)
             if "event" in answer and on_event is not None:
