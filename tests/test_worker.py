@@ -208,3 +208,19 @@ def test_under_the_sandbox_no_network_no_home_no_writes_outside_and_own_pids(tmp
     assert found["key"] is False and found["write"] is False and found["net"] != "open"
     assert found["pid"] < 10  # its own PID namespace
     assert not (tmp_path / "pwned").exists()
+
+
+def test_without_bwrap_the_sandbox_is_exit_2_with_how_to_install_it(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    source = Path(__file__).resolve().parents[1] / "src"
+    (tmp_path / "f.py").write_text("def backward_pass(a, b, c, d, e): pass\n")
+    env = dict(os.environ, PATH=str(tmp_path), PYTHONPATH=str(source))  # no bwrap on this PATH
+    command = [sys.executable, "-m", "manual_backprop", "check", "--backward", "f.py:backward_pass", "--sandbox"]
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "manual-backprop: error: --sandbox needs bubblewrap (bwrap), which is not installed: sudo apt-get "
+        "install bubblewrap (Debian, Ubuntu), sudo dnf install bubblewrap (Fedora)"]
