@@ -218,7 +218,8 @@ def test_without_bwrap_the_sandbox_is_exit_2_with_how_to_install_it(tmp_path):
     source = Path(__file__).resolve().parents[1] / "src"
     (tmp_path / "f.py").write_text("def backward_pass(a, b, c, d, e): pass\n")
     env = dict(os.environ, PATH=str(tmp_path), PYTHONPATH=str(source))  # no bwrap on this PATH
-    command = [sys.executable, "-m", "manual_backprop", "check", "--backward", "f.py:backward_pass", "--sandbox"]
+    command = [sys.executable, "-m", "manual_backprop", "check", "--backward", "f.py:backward_pass",
+               "--sandbox"]
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.strip().splitlines() == [
