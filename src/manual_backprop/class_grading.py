@@ -14,11 +14,13 @@ import contextlib
 import csv
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 
 from .grading_cli import SECTIONS, _grade
@@ -164,14 +166,21 @@ def grade_row(target: str, args) -> Row:
 
 
 def child_main() -> None:
-    """A grading process of ``grade``: ``OPTIONS_JSON TARGET`` -> one JSON row on stdout."""
+    """A grading process of ``grade``: ``OPTIONS_JSON`` in argv, then one request per line on stdin
+    (``{"target": ..., "whole_folder": ...}``), one JSON row per line on stdout. JAX is imported once, for
+    every submission this process grades; each submission's code runs in workers of its own."""
     from .jax_cache import use_compilation_cache
 
-    options, target = json.loads(sys.argv[1]), sys.argv[2]
+    options = json.loads(sys.argv[1])
     use_compilation_cache()
-    row = grade_row(target, _options(**options))
-    sys.stdout.write(json.dumps(asdict(row)) + "\n")
+    import_jax()
+    sys.stdout.write('{"ready": true}\n')
     sys.stdout.flush()
+    for line in sys.stdin:
+        request = json.loads(line)
+        row = grade_row(request["target"], _options(**dict(options, whole_folder=request["whole_folder"])))
+        sys.stdout.write(json.dumps(asdict(row)) + "\n")
+        sys.stdout.flush()
 
 
 # ------------------------------------------------------------------------------------------- the command
@@ -220,22 +229,67 @@ def _targets(submissions) -> list[str]:
     return targets
 
 
-def _run_child(target: str, options: dict, processes: dict, index: int) -> Row:
-    started = time.monotonic()
-    command = [sys.executable, "-I", "-c", _CHILD, PACKAGE_ROOT, json.dumps(options), target]
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, errors="replace")
-    processes[index] = process
-    out, err = process.communicate()
-    processes.pop(index, None)
+class _Grader:
+    """One grading process (``child_main``) of ``grade``, grading one submission after another."""
+
+    def __init__(self, options: dict):
+        self.errors = tempfile.TemporaryFile()
+        self.ready = False
+        command = [sys.executable, "-I", "-c", _CHILD, PACKAGE_ROOT, json.dumps(options)]
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=self.errors, text=True, errors="replace")
+
+    def grade(self, target: str, whole_folder: bool) -> Row:
+        """The submission's row; its seconds count from when this process is ready (JAX imported)."""
+        started = time.monotonic()
+        try:
+            if not self.ready:
+                self.ready = json.loads(self.process.stdout.readline())["ready"]
+                started = time.monotonic()
+            self.process.stdin.write(json.dumps({"target": target, "whole_folder": whole_folder}) + "\n")
+            self.process.stdin.flush()
+            row = json.loads(self.process.stdout.readline())
+            row["seconds"] = round(time.monotonic() - started, 2)  # as the teacher waits for it
+            return Row(**{k: row[k] for k in Row.__dataclass_fields__})
+        except (OSError, ValueError, KeyError, TypeError):
+            self.close()
+            self.errors.seek(0)
+            lines = self.errors.read().decode(errors="replace").strip().splitlines() or [""]
+            failed = f"the grading process failed (exit {self.process.returncode}): {lines[-1][:200]}"
+            return Row(target, "error", "error", "", failed, "", round(time.monotonic() - started, 2), False)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.process.stdin.close()
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def _job(pending: queue.Queue, targets, whole, options, rows, graders: list, stopping, done) -> None:
+    """A thread of ``grade``: its own grading process, fed submissions until none is left."""
+    grader = None
     try:
-        row = json.loads(out.strip().splitlines()[-1])
-        row["seconds"] = round(time.monotonic() - started, 2)  # the whole process: its start counts too
-        return Row(**{k: row[k] for k in Row.__dataclass_fields__})
-    except (ValueError, IndexError, KeyError, TypeError):
-        why = (err.strip().splitlines() or [""])[-1][:200]
-        failed = f"the grading process failed (exit {process.returncode}): {why}"
-        return Row(target, "error", "error", "", failed, "", round(time.monotonic() - started, 2), False)
+        while not stopping.is_set():
+            try:
+                index = pending.get_nowait()
+            except queue.Empty:
+                return
+            if grader is None or not grader.alive():
+                grader = _Grader(options)
+                graders.append(grader)
+            row = grader.grade(targets[index], whole[index])
+            if not stopping.is_set():
+                rows[index] = row
+                done()
+    finally:
+        if grader is not None and not stopping.is_set():
+            grader.close()
 
 
 def _shorten(text: str, width: int) -> str:
@@ -277,25 +331,37 @@ def run_class(args, out=None) -> int:
     names = ("activation", "loss", "batch", "dtype", "seed", "timeout", "strict", "memory", "sandbox")
     options = {name: getattr(args, name) for name in names}
     folders = [os.path.dirname(os.path.abspath(t.rpartition(":")[0] if ":" in t else t)) for t in targets]
+    # A folder holding several of the submissions: each worker gets a copy of its own file only.
+    whole = [folders.count(folder) == 1 for folder in folders]
     rows: list = [None] * len(targets)
-    processes: dict = {}
-    pool = ThreadPoolExecutor(max_workers=args.jobs)
+    pending: queue.Queue = queue.Queue()
+    for index in range(len(targets)):
+        pending.put(index)
+    graders: list = []
+    stopping = threading.Event()
     bar = _bar(len(targets))
+    lock = threading.Lock()
+
+    def done():
+        with lock:
+            bar.update()
+
+    job = (pending, targets, whole, options, rows, graders, stopping, done)
+    jobs = min(args.jobs, len(targets))
+    threads = [threading.Thread(target=_job, args=job, daemon=True) for _ in range(jobs)]
     interrupted = False
     try:
-        # A folder holding several of the submissions: each worker gets a copy of its own file only.
-        futures = {pool.submit(_run_child, t, dict(options, whole_folder=folders.count(folders[i]) == 1),
-                               processes, i): i for i, t in enumerate(targets)}
-        for future in as_completed(futures):
-            rows[futures[future]] = future.result()
-            bar.update()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.2)
     except KeyboardInterrupt:
         interrupted = True
-        pool.shutdown(wait=False, cancel_futures=True)
-        _stop_children(processes)
+        stopping.set()
+        _stop_children([grader.process for grader in graders])
     finally:
         bar.close()
-        pool.shutdown(wait=not interrupted)
     done = [row for row in rows if row is not None]
     missing = len(rows) - len(done)
     print(table(done), file=out)
@@ -320,9 +386,8 @@ def _bar(total: int):
                 dynamic_ncols=True, leave=False)
 
 
-def _stop_children(processes: dict) -> None:
+def _stop_children(running: list) -> None:
     """Ctrl-C: each grading process is asked to stop (it stops its worker), then killed if it lingers."""
-    running = list(processes.values())
     for process in running:
         with contextlib.suppress(OSError):
             process.send_signal(signal.SIGINT)
