@@ -325,3 +325,37 @@ def test_the_proxy_mirrors_changes_in_place_and_exceptions(tmp_path, mode):
         assert "f.py:6" in result.error
     else:
         assert result.ok and (result.value[0][0] == 2).all() and result.value[1] == (3, None)
+
+
+def _bwrap_problem() -> str | None:
+    from manual_backprop.sandbox import SandboxUnavailable, require_bwrap
+
+    try:
+        require_bwrap()
+    except SandboxUnavailable as exc:
+        return str(exc)
+    return None
+
+
+@pytest.mark.skipif(_bwrap_problem() is not None, reason=f"bubblewrap unusable: {_bwrap_problem()}")
+def test_under_the_sandbox_files_outside_and_the_network_are_out_of_reach(tmp_path):
+    key = tmp_path / "answer_key.csv"
+    key.write_text("student,grade\n")
+    spec = _student(tmp_path, f"""\
+        import socket
+        def backward_pass(all_weights, all_biases, all_f, all_h, y):
+            for path in ({str(key)!r}, {str(tmp_path / "grades.csv")!r}, os.path.expanduser("~/.bashrc")):
+                try:
+                    open(path, "a").write("me,100\\n")
+                except OSError:
+                    pass
+            try:
+                connection = socket.create_connection(("127.0.0.1", 22), timeout=1)
+                connection.sendall(open({str(key)!r}).read().encode())
+            except OSError:
+                pass
+            return _wrong(all_weights, all_biases, all_f, all_h, y)
+        """)
+    code, document, _ = check(tmp_path, "--backward", spec, "--sandbox",
+                              files={"grades.csv": "student,grade\n"})
+    assert code == 1 and document["ok"] is False  # and check() found no file changed
