@@ -22,8 +22,6 @@ import re
 import sys
 import time
 
-import numpy as np
-
 from . import wire
 from .loading import BACKWARD_ARGUMENTS, Loaded, LoadError, is_path, parse_spec
 from .notebook import CellError, NotebookRun
@@ -87,52 +85,6 @@ class RemoteFunction:
         return self._submission.call(self.__name__, tuple(args), timeout, globals_to_set)
 
 
-def _encode_args(args):
-    """(nodes, arrays, originals): each distinct ndarray sent once; ``originals[i]`` the caller's array."""
-    arrays, originals, index = [], [], {}
-
-    def walk(value):
-        if type(value) is np.ndarray or isinstance(value, np.ndarray):
-            if id(value) not in index:
-                index[id(value)] = len(arrays)
-                arrays.append(np.array(value, subok=False))
-                originals.append(value)
-            return {"t": "array", "i": index[id(value)]}
-        if isinstance(value, (list, tuple)):
-            return {"t": "tuple" if isinstance(value, tuple) else "list", "v": [walk(v) for v in value]}
-        node = wire.encode(value, arrays)
-        originals.extend([None] * (len(arrays) - len(originals)))
-        return node
-
-    return [walk(a) for a in args], arrays, originals
-
-
-def _sync_list(mine: list, theirs: list) -> None:
-    """Make the caller's list ``mine`` what the worker's became (``theirs``): its own arrays where the
-    function kept them, new objects where it put new ones; nested lists kept as objects."""
-    items = [_sync_list(m, t) or m if type(m) is list and type(t) is list else t
-             for m, t in zip(mine, theirs, strict=False)] + list(theirs[len(mine):])
-    if len(items) != len(mine) or any(a is not b for a, b in zip(items, mine, strict=False)):
-        mine[:] = items
-
-
-def _sync_back(args, originals, answer, received) -> None:
-    """Copy the function's changes to its arguments (in place, or to the lists) back into ``args``."""
-    after = [wire.decode(node, received) for node in answer.get("arrays_after", [])]
-    for original, new in zip(originals, after, strict=False):
-        if isinstance(original, np.ndarray) and isinstance(new, np.ndarray) and new.shape == original.shape \
-                and not np.array_equal(original, new, equal_nan=original.dtype.kind in "fc"):
-            try:
-                np.copyto(original, new, casting="unsafe")
-            except (ValueError, TypeError):
-                pass  # a read-only array of the caller's: the change is not mirrored
-    for arg, node in zip(args, answer.get("args_after", []), strict=False):
-        if type(arg) is list:
-            new = wire.decode(node, received, originals)
-            if type(new) is list:
-                _sync_list(arg, new)
-
-
 class _Submission:
     """One submission: how to load it, its current worker (started on demand) and what loading gave."""
 
@@ -144,6 +96,8 @@ class _Submission:
         self.restarts = 0
         self.answer: dict | None = None
         self.values: list = []
+        self.namespace: dict = {}
+        self.notebook: NotebookRun | None = None
 
     def _limit(self) -> float | None:
         return None if self.timeout is None else self.timeout + grace(self.timeout)
@@ -227,7 +181,7 @@ class _Submission:
                 self.start()
             except LoadError as exc:
                 return CallResult("crash", error=f"a fresh worker could not load the submission again: {exc}")
-        nodes, arrays, originals = _encode_args(args)
+        nodes, arrays, originals = wire.encode_arguments(args)
         globals_to_set = {k: int(v) for k, v in globals_to_set.items()} if globals_to_set else None
         header = {"op": "call", "name": name, "args": nodes, "timeout": timeout, "globals": globals_to_set}
         limit = None if timeout is None else timeout + grace(timeout)
@@ -235,8 +189,12 @@ class _Submission:
             answer, received = self.process.request(
                 header, arrays, deadline=None if limit is None else time.monotonic() + limit,
                 max_bytes=MAX_REPLY)
-            value = wire.decode(answer.get("value", {"t": "none"}), received)
-            _sync_back(args, originals, answer, received)
+            try:  # whatever came, it is read as plain data or refused
+                value = wire.decode(answer.get("value", {"t": "none"}), received)
+                wire.mirror_changes(args, originals, answer, received)
+                return _result(answer, value)
+            except (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError) as exc:
+                raise wire.WireError(f"{type(exc).__name__}") from None
         except wire.WireTimeout:
             self._stop()
             return CallResult("timeout",
@@ -247,7 +205,6 @@ class _Submission:
                    else f"the worker sent a malformed answer while running {name} ({exc})")
             self._stop()
             return CallResult("crash", error=why)
-        return _result(answer, value)
 
     def close(self) -> None:
         self._stop()
@@ -306,6 +263,13 @@ class Session:
         handle = _Submission(self, request, submission, shown)
         self.submissions.append(handle)
         handle.start()
+        try:
+            handle.namespace = _namespace(handle)
+            handle.notebook = _notebook(handle, shown, handle.namespace)
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError) as exc:
+            handle.close()
+            raise LoadError(f"{request['option']}: {shown} failed to load: its worker sent a malformed "
+                            f"answer ({type(exc).__name__})") from None
         return handle
 
     def load(self, spec, *, option: str = "--backward", arguments: tuple = BACKWARD_ARGUMENTS,
@@ -318,10 +282,11 @@ class Session:
                    "timeout": timeout}
         handle = self._open(request, path, target)
         kind = handle.answer.get("kind")
-        namespace = _namespace(handle)
-        notebook = _notebook(handle, target, namespace)
-        return Loaded(namespace[name], name, target, kind if isinstance(kind, str) else "file", namespace,
-                      notebook)
+        if not isinstance(handle.namespace.get(name), RemoteFunction):
+            handle.close()
+            raise LoadError(f"{option}: {target} has no function {name!r}")
+        return Loaded(handle.namespace[name], name, target, kind if isinstance(kind, str) else "file",
+                      handle.namespace, handle.notebook)
 
     def load_notebook(self, path, names=("compute_network_output", "backward_pass"), *,
                       option: str = "--notebook", timeout: float | None = DEFAULT_TIMEOUT) -> dict:
@@ -332,10 +297,12 @@ class Session:
         request = {"op": "load_notebook", "path": path, "names": list(names), "option": option,
                    "timeout": timeout}
         handle = self._open(request, path, path)
-        namespace = _namespace(handle)
-        notebook = _notebook(handle, path, namespace)
-        found = [n for n in handle.answer.get("names", []) if n in names and n in namespace]
-        return {name: Loaded(namespace[name], name, str(path), "notebook", namespace, notebook)
+        namespace = handle.namespace
+        found = [n for n in names if isinstance(namespace.get(n), RemoteFunction)]
+        if not found:
+            handle.close()
+            raise LoadError(f"{option}: {path} defines none of {', '.join(names)}")
+        return {name: Loaded(namespace[name], name, str(path), "notebook", namespace, handle.notebook)
                 for name in found}
 
 

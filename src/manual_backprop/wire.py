@@ -9,7 +9,8 @@ Values (a call's arguments and result) are encoded as a tree of nodes: ``none``,
 ``float``, ``str``, ``array`` / ``scalar`` (an index into the arrays), ``list``, ``tuple``, ``dict`` (string
 keys), ``ref`` (one of the call's own argument arrays) and ``object``: anything else, described by its type
 name, ``repr`` and why it could not be sent; it comes back as an ``UnreadableObject`` whose conversions
-raise that reason.
+raise that reason. ``encode_arguments`` and ``mirror_changes`` carry a call's arguments there and the
+changes the call made to them (in place, or to its lists) back into the caller's own objects.
 """
 
 from __future__ import annotations
@@ -242,3 +243,55 @@ def decode(node, arrays: list, refs: list | None = None, depth: int = 0):
     except (KeyError, IndexError, TypeError, ValueError):
         raise WireError("a malformed value") from None
     raise WireError(f"a value of unknown kind {str(kind)[:40]!r}")
+
+
+# ------------------------------------------------------------------------------------ a call's arguments
+
+
+def encode_arguments(args):
+    """A call's arguments to send: (nodes, arrays, originals), each distinct ndarray sent once and
+    ``originals[i]`` the caller's own array (None for an array made from another value)."""
+    arrays, originals, index = [], [], {}
+
+    def walk(value):
+        if type(value) is np.ndarray or isinstance(value, np.ndarray):
+            if id(value) not in index:
+                index[id(value)] = len(arrays)
+                arrays.append(np.array(value, subok=False))
+                originals.append(value)
+            return {"t": "array", "i": index[id(value)]}
+        if isinstance(value, (list, tuple)):
+            return {"t": "tuple" if isinstance(value, tuple) else "list", "v": [walk(v) for v in value]}
+        node = encode(value, arrays)
+        originals.extend([None] * (len(arrays) - len(originals)))
+        return node
+
+    return [walk(a) for a in args], arrays, originals
+
+
+def _sync_list(mine: list, theirs: list) -> None:
+    """Make the caller's list ``mine`` what the worker's became (``theirs``): its own arrays where the
+    function kept them, new objects where it put new ones; nested lists kept as objects."""
+    items = [_sync_list(m, t) or m if type(m) is list and type(t) is list else t
+             for m, t in zip(mine, theirs, strict=False)] + list(theirs[len(mine):])
+    if len(items) != len(mine) or any(a is not b for a, b in zip(items, mine, strict=False)):
+        mine[:] = items
+
+
+def mirror_changes(args, originals, answer, received) -> None:
+    """Copy what the call changed in its arguments (arrays in place, lists) back into the caller's ``args``,
+    from the answer's ``arrays_after`` (one node per argument array; "none": unchanged) and ``args_after``
+    (the arguments' structure, its arrays as references to ``originals``)."""
+    after = [decode(node, received) for node in answer.get("arrays_after", [])]
+    for original, new in zip(originals, after, strict=False):
+        if isinstance(original, np.ndarray) and isinstance(new, np.ndarray) and new.shape == original.shape \
+                and not np.array_equal(original, new, equal_nan=original.dtype.kind in "fc"):
+            try:
+                np.copyto(original, new, casting="unsafe")
+            except (ValueError, TypeError):
+                pass  # a read-only array of the caller's: the change is not mirrored
+    for arg, node in zip(args, answer.get("args_after", []), strict=False):
+        if type(arg) is list:
+            new = decode(node, received, originals)
+            if type(new) is list:
+                _sync_list(arg, new)
