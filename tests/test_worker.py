@@ -225,3 +225,18 @@ def test_without_bwrap_the_sandbox_is_exit_2_with_how_to_install_it(tmp_path):
     assert result.stderr.strip().splitlines() == [
         "manual-backprop: error: --sandbox needs bubblewrap (bwrap), which is not installed: sudo apt-get "
         "install bubblewrap (Debian, Ubuntu), sudo dnf install bubblewrap (Fedora)"]
+
+
+def test_a_forged_answer_on_the_workers_socket_is_a_failed_call_not_the_graders_crash(tmp_path):
+    path = _file(tmp_path, """\
+        import json, os, struct, sys, time
+        def f(a):
+            data = json.dumps({"status": "returned", "value": {"t": "none"}, "arrays_after": 5,
+                               "blobs": []}).encode()
+            os.write(int(sys.argv[1]), struct.pack("!Q", len(data)) + data)
+            time.sleep(30)
+        """)
+    with Session(echo=None) as session:
+        proxy = session.load(f"{path}:f", arguments=("a",)).function
+        result = call_user(proxy, ([np.ones(2)],), timeout=20)
+    assert result.status == "crash" and "malformed answer" in result.error
