@@ -132,3 +132,14 @@ def test_grade_notebook_and_grade_file_return_the_reports_without_running_the_co
     report = grade_file(f"{notebook}:compute_network_output", timeout=10)
     assert report.ok and type(report).__name__ == "ForwardReport"
     assert np.abs(-2.0) == 2.0
+
+
+def test_the_isolation_benchmark_runs_end_to_end():
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_isolation.py"
+    command = [sys.executable, str(script), "--repeats", "1", "--class-size", "2", "--json"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, PYTHONPATH=str(SRC)))
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    assert result["warm"]["ratio"] > 0 and result["cold"]["ratio_to_in_process"] > 0
+    assert set(result["cold"]["class"]) == {"jobs_1", "jobs_2"}
