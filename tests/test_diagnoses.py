@@ -150,8 +150,8 @@ def test_no_pattern_says_where_to_look_when_delta_is_wrong():
 
 def test_twice_the_gradient_everywhere_is_the_other_loss_convention():
     report = _report(students.derivative_of_the_square)
-    text = ("this is the gradient of sum((out - y)^2), the published notebook's loss; grade with --loss "
-            "sum_of_squares")  # fmt: skip
+    text = ("this is the gradient of sum((out - y)^2), the published notebook's loss; grade with "
+            'loss="sum_of_squares"')  # fmt: skip
     assert report.story.text == text and "scaled" not in str(report)
     # one story: Omega_5 and beta_5 say the same thing, on every case, and the summary says it once
     for case in report.cases:
@@ -191,4 +191,4 @@ def test_half_the_gradient_under_sum_of_squares_is_the_other_convention():
 
     story = check_backward(half_convention, loss="sum_of_squares").story
     assert story.codes == ("loss_convention",)
-    assert story.text == "this is the gradient of 0.5 sum((out - y)^2); grade with --loss least_squares"
+    assert story.text == 'this is the gradient of 0.5 sum((out - y)^2); grade with loss="least_squares"'

@@ -39,8 +39,10 @@ def test_a_solved_published_notebook_passes_with_its_own_loss_and_k(published):
     result = run("--notebook", published.name, cwd=published.parent)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert out.count("11/11 cases pass") == 2
-    assert "backward_pass: 11/11 cases pass (relu, sum_of_squares, batch 1, float64)" in out
+    assert out.count("8/8 cases of the notebook's task pass") == 2
+    assert ("backward_pass: 8/8 cases of the notebook's task pass (relu, sum_of_squares, batch 1, "
+            "float64)") in out
+    assert "lists: all_h of K+1 entries, the output in all_f[K] (the published notebook's)" in out
     assert "loss: sum((out - y)^2), from your least_squares_loss and d_loss_d_output" in out
     assert ("note: backward_pass reads the global K; it was set to each network's depth. "
             "K = len(all_weights) - 1 inside the function makes it self-contained.") in out
@@ -57,7 +59,8 @@ def test_a_notebooks_backward_pass_graded_alone_passes(published):
     assert result.returncode == 0, result.stdout + result.stderr
     data = json.loads(result.stdout)
     report = data["report"]
-    assert data["ok"] and report["loss"] == "sum_of_squares" and len(report["cases"]) == 11
+    assert data["ok"] and report["loss"] == "sum_of_squares" and len(report["groups"]["task"]) == 8
+    assert not report["strict"] and report["cases"][0]["group"] == "task"
     assert report["loss_source"] == "loss: sum((out - y)^2), from your least_squares_loss and d_loss_d_output"
     assert "reads the global K" in report["notes"][0]
     # --loss given explicitly wins: the same right function is then twice the least_squares gradient.
@@ -123,9 +126,8 @@ def test_a_user_loss_matching_neither_convention_is_a_note_and_the_default_is_us
 def test_the_published_gradient_graded_under_least_squares_names_the_other_convention():
     result = run("--backward", f"{ZOO / 'passes.py'}:factor_two", "--loss", "least_squares")
     assert result.returncode == 1
-    # The convention diagnosis proper ("this is the gradient of sum((out - y)^2), ...; grade with --loss
-    # sum_of_squares") is the diagnosis work's (issue 9); today's text names sum_of_squares already.
-    assert "sum_of_squares" in result.stdout
+    # The hint is in the command line's language: an option, not a Python keyword.
+    assert "the published notebook's loss; grade with --loss sum_of_squares" in result.stdout
 
 
 def test_a_function_past_the_time_limit_fails_that_case_and_grading_goes_on(tmp_path):

@@ -1,14 +1,17 @@
-"""The README tells the truth: its examples run, and what they print is what the README shows.
+"""The README and the docs tell the truth: their examples run, and print what the pages show.
 
-The convention (stated in the README's "Development" section):
+The convention (stated in docs/development.md), for ``README.md`` and every page ``docs/*.md`` (scanned,
+so a new page is covered as soon as it exists):
 
-- Every ```` ```python ```` block runs, in a fresh Python process, in a scratch folder shared by the whole
-  README (so a later example can import a file an earlier one wrote). If a ```` ```text ```` block follows it
-  (blank lines aside), the process's stdout must equal that block exactly.
+- Every ```` ```python ```` block runs, in a fresh Python process, in a scratch folder of its page (so a
+  later example can import a file an earlier one wrote). If a ```` ```text ```` block follows it (blank
+  lines aside), the process's stdout must equal that block exactly.
 - A ```` ```python ```` block whose first line is ``# file: NAME.py`` is not run: it is written to the
   scratch folder as ``NAME.py``, for the examples after it (``--backward NAME.py:backward_pass``). One whose
   first line is ``# file: NAME.ipynb`` is written as a Jupyter notebook, its code cells separated by lines
-  ``# %%`` (the percent format of Jupytext and VS Code), for ``--notebook NAME.ipynb``.
+  ``# %%`` (the percent format of Jupytext and VS Code), for ``--notebook NAME.ipynb``. A page's folder
+  also holds the files the other pages define (the README's first, then the pages' in name order; the
+  page's own win), so a page can use ``no_mask.py`` without repeating it.
 - A ```` ```console ```` block holds commands after ``$ `` and, below each, what it prints on stdout.
   ``manual-backprop`` runs as ``python -m manual_backprop``, ``python`` as this interpreter. Blocks in other
   languages (``bash``: installing, long benchmarks) are not run.
@@ -17,7 +20,10 @@ The convention (stated in the README's "Development" section):
   number in e-notation below 1e-6 in absolute value (``1.33e-15``: a rounding error, whose last figures
   depend on the BLAS kernel and the JAX version) matches any number below 1e-6 written the same way.
 
-Each example is one test, named by its line in README.md; a failure prints a diff, README against actual.
+Each example is one test, named by its page and line; a failure prints a diff, page against actual. The
+examples are marked ``slow`` (each is a fresh Python; together they take minutes). Also here: the README
+stays short and its links work on the package index (absolute only), and the site builds strictly when
+MkDocs is installed.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.S | re.M)
 FILE_MARK = re.compile(r"^# file: (\S+\.(?:py|ipynb))\b")
 CELL_MARK = re.compile(r"^# %%.*$", re.M)
@@ -63,7 +70,7 @@ class Example:
 
 
 def examples(markdown: str) -> tuple[dict[str, str], list[Example]]:
-    """The README's files (name -> source) and its examples, in order."""
+    """A page's files (name -> source) and its examples, in order."""
     found, files = blocks(markdown), {}
     out = []
     for i, block in enumerate(found):
@@ -83,7 +90,16 @@ def examples(markdown: str) -> tuple[dict[str, str], list[Example]]:
     return files, out
 
 
-FILES, EXAMPLES = examples(README.read_text())
+def name(page: Path) -> str:
+    return page.relative_to(ROOT).as_posix()
+
+
+FOUND = {name(page): examples(page.read_text()) for page in PAGES}
+EVERY_FILE: dict[str, str] = {}  # what a page does not define itself: the README's first, then the pages'
+for _files, _ in FOUND.values():
+    for _name, _source in _files.items():
+        EVERY_FILE.setdefault(_name, _source)
+EXAMPLES = [(page, example) for page, (_, found) in FOUND.items() for example in found]
 
 
 def commands(console: str) -> list[tuple[str, list[str]]]:
@@ -147,20 +163,27 @@ def matches(shown: list[str], actual: list[str]) -> bool:
 
 
 def diff(expected: list[str], actual: list[str], where: str) -> str:
-    lines = difflib.unified_diff(expected, actual, f"{where} (README)", "actual stdout", lineterm="", n=2)
+    lines = difflib.unified_diff(expected, actual, f"{where} (shown)", "actual stdout", lineterm="", n=2)
     return "\n".join(lines)
 
 
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory):
-    """One folder for the whole README, holding its ``# file:`` blocks."""
-    folder = tmp_path_factory.mktemp("readme")
-    for name, source in FILES.items():
-        if name.endswith(".ipynb"):
-            write_ipynb(folder / name, source)
-        else:
-            (folder / name).write_text(source)
-    return folder
+    """``scratch(page)``: the page's folder, holding its ``# file:`` blocks and the other pages' files."""
+    folders: dict[str, Path] = {}
+
+    def folder_of(page: str) -> Path:
+        if page not in folders:
+            folder = tmp_path_factory.mktemp(page.replace("/", "_").removesuffix(".md"))
+            for file_name, source in {**EVERY_FILE, **FOUND[page][0]}.items():
+                if file_name.endswith(".ipynb"):
+                    write_ipynb(folder / file_name, source)
+                else:
+                    (folder / file_name).write_text(source)
+            folders[page] = folder
+        return folders[page]
+
+    return folder_of
 
 
 def write_ipynb(path: Path, source: str) -> None:
@@ -178,41 +201,86 @@ def _run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
                           env=dict(os.environ))
 
 
-def test_the_readme_has_checked_examples():
-    kinds = [e.kind for e in EXAMPLES]
+def test_the_pages_have_checked_examples():
+    kinds = [e.kind for _, e in EXAMPLES]
     assert kinds.count("python") >= 2 and kinds.count("console") >= 2
-    assert sum(e.expected is not None for e in EXAMPLES) >= 1
-    assert {"my_backprop.py"} <= set(FILES)
+    assert sum(e.expected is not None for _, e in EXAMPLES) >= 1
+    readme = [e.kind for e in FOUND["README.md"][1]]
+    assert "python" in readme and "console" in readme  # the README's own examples are checked too
+    assert {"my_backprop.py", "no_mask.py"} <= set(EVERY_FILE)
 
 
-@pytest.mark.parametrize("example", [e for e in EXAMPLES if e.kind == "python"],
-                         ids=lambda e: f"README.md:{e.line}")
-def test_python_example_prints_what_the_readme_shows(example, scratch):
-    script = scratch / f"readme_line_{example.line}.py"
+def _id(item) -> str:
+    page, example = item
+    return f"{page}:{example.line}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("item", [item for item in EXAMPLES if item[1].kind == "python"], ids=_id)
+def test_python_example_prints_what_the_page_shows(item, scratch):
+    page, example = item
+    folder = scratch(page)
+    script = folder / f"example_line_{example.line}.py"
     script.write_text(example.code)
-    done = _run([sys.executable, script.name], scratch)
-    assert done.returncode == 0, f"README.md:{example.line} failed:\n{done.stderr[-4000:]}"
+    done = _run([sys.executable, script.name], folder)
+    assert done.returncode == 0, f"{page}:{example.line} failed:\n{done.stderr[-4000:]}"
     if example.expected is not None:
         expected, actual = example.expected.splitlines(), done.stdout.splitlines()
         if not matches(expected, actual):
-            pytest.fail("\n" + diff(expected, actual, f"README.md:{example.line}"), pytrace=False)
+            pytest.fail("\n" + diff(expected, actual, f"{page}:{example.line}"), pytrace=False)
 
 
-@pytest.mark.parametrize("example", [e for e in EXAMPLES if e.kind == "console"],
-                         ids=lambda e: f"README.md:{e.line}")
-def test_console_example_prints_the_lines_the_readme_shows(example, scratch):
+@pytest.mark.slow
+@pytest.mark.parametrize("item", [item for item in EXAMPLES if item[1].kind == "console"], ids=_id)
+def test_console_example_prints_the_lines_the_page_shows(item, scratch):
+    page, example = item
     for command, shown in commands(example.code):
         argv = shlex.split(command, comments=True)
         if argv[0] == "manual-backprop":
             argv = [sys.executable, "-m", "manual_backprop", *argv[1:]]
         elif argv[0] == "python":
             argv = [sys.executable, *argv[1:]]
-        done = _run(argv, scratch)
+        done = _run(argv, scratch(page))
         actual = done.stdout.splitlines()
         if not matches(shown, actual):
-            pytest.fail(f"\n$ {command}  (exit {done.returncode}; README's '...' stands for any lines)\n"
-                        + diff(shown, actual, f"README.md:{example.line}")
+            pytest.fail(f"\n$ {command}  (exit {done.returncode}; the page's '...' stands for any lines)\n"
+                        + diff(shown, actual, f"{page}:{example.line}")
                         + f"\nstderr:\n{done.stderr[-2000:]}", pytrace=False)
+
+
+# ------------------------------------------------------------------------- the README on the package index
+
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+LAYOUT = re.compile(r"^## Layout\n.*?(?=^## )", re.S | re.M)
+
+
+def test_the_readme_links_only_absolutely():
+    # On the package index the README is the project's description: a relative link there is dead.
+    relative = [target for target in LINK.findall(README.read_text())
+                if not target.startswith(("https://", "http://", "#"))]
+    assert relative == [], "name the page as docs/NAME.md instead of linking to it"
+
+
+def test_the_readme_is_short():
+    text = LAYOUT.sub("", README.read_text())  # the Layout list is the house's map, counted apart
+    assert len(text.encode()) <= 12_000, "keep the README about 10 kB: move the details to docs/"
+
+
+def test_every_docs_page_the_readme_names_exists_or_is_expected():
+    named = set(re.findall(r"`docs/([\w-]+\.md)`", README.read_text()))
+    coming = {"in-the-notebook.md", "untrusted-code.md", "your-gradient.md", "chain.md"}  # other branches
+    missing = {page for page in named if not (ROOT / "docs" / page).exists()} - coming
+    assert missing == set()
+
+
+@pytest.mark.slow
+def test_the_docs_build_strictly(tmp_path):
+    pytest.importorskip("mkdocs")
+    pytest.importorskip("material")
+    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT,
+                          env=dict(os.environ, NO_MKDOCS_2_WARNING="1"))  # fmt: skip
+    assert done.returncode == 0, done.stderr[-4000:]
 
 
 @pytest.mark.parametrize(("shown", "actual", "ok"), [

@@ -71,13 +71,19 @@ def test_missing_transpose_fails_as_an_exception_where_widths_differ():
     assert "ValueError" in case.error and "passes.py:" in case.error  # the user's own line
 
 
-def test_in_place_mutation_names_the_argument():
-    report = check_backward(passes.in_place)
+def test_a_harmless_change_of_the_forward_lists_is_a_note():
+    report = check_backward(passes.in_place)  # overwrites all_f with its masks; every gradient is right
+    assert report.ok, str(report)
+    assert _case(report).notes == ("all_f[0] was modified in place: harmless for the gradient here, but the "
+                                   "caller's copy changed",)
+    assert any(note.startswith("all_f[0] was modified in place") for note in report.notes)
+
+
+def test_changing_the_callers_parameters_fails_and_names_the_argument():
+    report = check_backward(passes.gradient_step_inside)
     case = _case(report)
-    assert case.error_kind == "mutation"
-    assert case.error == "all_f[0] was modified in place"
-    # The user changed copies: the next cases are graded on intact arrays (K=0 has no mask to apply).
-    assert _case(report, "K=0").ok
+    assert case.error_kind == "mutation" and not case.ok and not report.ok
+    assert case.error == "all_weights[0] was modified in place: the notebook reuses it in its next cells"
 
 
 def test_state_kept_between_calls_is_caught_by_same_shaped_networks():
@@ -131,7 +137,7 @@ def test_every_zoo_member_fails_somewhere():
         passes.transposed_weight_gradient,
         passes.bias_after_propagation,
         passes.skipped_layer,
-        passes.in_place,
+        passes.gradient_step_inside,
         passes.stateful,
         passes.h_instead_of_mask,
         passes.off_by_one_activation,

@@ -73,6 +73,19 @@ from .derivative_check import DERIVATIVES, DerivativeReport, check_derivative  #
 
 __all__ += ["DERIVATIVES", "DerivativeReport", "check_derivative"]
 
+from .derivative_check import DerivativeRow  # noqa: E402
+from .forward_grading import ForwardCaseResult, ForwardReport, check_forward  # noqa: E402
+from .here import NotebookReport, grade_notebook_here  # noqa: E402
+from .report import CaseResult  # noqa: E402
+
+__all__ += ["CaseResult", "DerivativeRow", "ForwardCaseResult", "ForwardReport", "NotebookReport",
+            "check_forward", "grade_notebook_here"]
+from .user_check import assert_gradient_correct, check_gradient, check_loss_and_grad  # noqa: E402
+from .user_report import GradientReport  # noqa: E402
+from .vjp_check import check_vjp  # noqa: E402
+
+__all__ += ["GradientReport", "assert_gradient_correct", "check_gradient", "check_loss_and_grad", "check_vjp"]
+
 # Grading code one does not trust: the graded code runs in a worker process (see docs/untrusted-code.md).
 from .class_grading import grade_file, grade_notebook  # noqa: E402
 

@@ -22,7 +22,7 @@ from numpy.typing import ArrayLike
 
 from ._types import Array, Gradients, Parameters
 from .activations import Activation, get_activation
-from .losses import loss_gradient
+from .losses import l2_gradient, loss_gradient
 from .validate import (
     check_activations_lists,
     check_forward_finite,
@@ -107,6 +107,7 @@ def backward_pass(all_weights: Parameters, all_biases: Parameters, all_f: Sequen
     target = check_target(y, loss, weights[-1].shape[0], columns, dtype)
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is a ValueError naming the layer
         gradients = backward(weights, all_f, all_h, loss_gradient(loss, all_f[-1], target), act)
+    add_l2(gradients, loss, weights)
     check_gradient_finite(*gradients)
     return gradients
 
@@ -128,5 +129,14 @@ def manual_gradients(all_weights: Parameters, all_biases: Parameters, net_input:
         # all_f is ours and needed no more: dL/df_K takes the place of f_K, each delta that of its f.
         dl_df_last = loss_gradient(loss, net_output, target, out=net_output)
         gradients = backward(weights, all_f, all_h, dl_df_last, act, overwrite_f=True)
+    add_l2(gradients, loss, weights)
     check_gradient_finite(*gradients)
     return gradients
+
+
+def add_l2(gradients, loss: str, weights) -> None:
+    """Add the loss's L2 penalty gradient, l2 Omega_k, to each dL/dOmega_k (nothing for a plain loss)."""
+    penalty = l2_gradient(loss, weights)
+    if penalty is not None:
+        for k, term in enumerate(penalty):
+            gradients[0][k] += term

@@ -1,7 +1,14 @@
-"""The battery of networks a backward pass is graded on: deterministic cases, K = 0..8, one on its kinks."""
+"""The battery of networks a backward pass is graded on: deterministic cases, K = 0..8, one on its kinks.
+
+Two batteries: ``make_battery``, every case counted (a ``.py`` file or a module: the function is meant to be
+general), and ``make_notebook_battery``, the notebook's task first (its network's family: D_i = D_o = 1,
+depths and widths through the globals K and D, batch 1) with the rest of the battery in a second group,
+"beyond the notebook", that counts toward the verdict only when grading is strict.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,6 +17,7 @@ from .activations import get_activation, other_side_at_kink
 from .backprop import backward, forward
 from .losses import loss_gradient
 from .network import _check_seed, random_network, udl_network
+from .objective import parse_objective
 from .validate import check_loss_name, check_target
 
 
@@ -22,6 +30,7 @@ class Case:
     biases: list
     net_input: np.ndarray
     y: np.ndarray
+    group: str = "task"  # "task": counts toward the verdict; "beyond": beyond the notebook (see --strict)
 
     @property
     def sizes(self) -> tuple:
@@ -51,6 +60,7 @@ KINK_SIZES = (3, 5, 4, 3)
 
 
 def _target(loss: str, rng, rows: int, columns: int, dtype, least_squares=None):
+    loss = parse_objective(loss).base  # the target's form is the base loss's
     if loss in ("least_squares", "sum_of_squares"):
         return (2 * rng.standard_normal((rows, columns)) if least_squares is None else least_squares).astype(
             dtype
@@ -72,7 +82,7 @@ def _live(weights, x, act) -> bool:
     return True
 
 
-def _flipped_at_kink(act):
+def flipped_at_kink(act):
     """a'(f) with the other one-sided derivative at f = 0 (ReLU: 1 instead of 0): the classic slip."""
     _, other = other_side_at_kink(act.derivative)
     return lambda f: np.where(f == 0, f.dtype.type(other), act.derivative(f))
@@ -83,7 +93,7 @@ def _kink_network(act, loss: str, batch: int, seed: int, dtype):
 
     For a smooth activation any such network does (a'(0) is no convention there).
     """
-    flipped = _flipped_at_kink(act) if act.kinked else None
+    flipped = flipped_at_kink(act) if act.kinked else None
     for attempt in range(500):
         rng = np.random.default_rng([seed, 17, attempt])
         shapes = zip(KINK_SIZES[1:], KINK_SIZES[:-1], strict=True)
@@ -116,7 +126,7 @@ def make_battery(
     seed = _check_seed(seed)
     dtype = np.dtype(dtype)
     # A softmax over one output is constant (its gradient is 0): the notebook's shapes get 3 outputs there.
-    notebook_outputs = 3 if loss == "softmax_cross_entropy" else 1
+    notebook_outputs = 3 if parse_objective(loss).base == "softmax_cross_entropy" else 1
     cases = []
     for name, sizes, case_seed in BATTERY:
         rng = np.random.default_rng([seed, case_seed])
@@ -146,3 +156,76 @@ def make_battery(
             )
         )
     return cases
+
+
+# The notebook's task (notebook 7.2): the family of its network at batch 1: D_i = D_o = 1, as the notebook
+# has them, depths and widths through the globals K and D, several seeds. Apart from the notebook's own
+# network (output 1.907), each is drawn until its output has the sign asked for and every hidden layer has
+# units on and off, so that a ReLU after the last layer, or a mask that ignores the sign of f, cannot pass.
+# (name, K, D, output sign or None for the notebook's own network)
+NOTEBOOK_FAMILY = (
+    ("notebook", 5, 6, None),
+    ("notebook shapes, negative output", 5, 6, -1),
+    ("notebook shapes, positive output", 5, 6, 1),
+    ("K=1, D=3", 1, 3, -1),
+    ("K=2, D=4", 2, 4, 1),
+    ("K=3, D=6", 3, 6, -1),
+    ("K=8, D=5", 8, 5, -1),
+    ("notebook again", 5, 6, None),
+)
+BEYOND_NOTEBOOK = "beyond"
+
+
+def _on_and_off(weights, biases, x, act) -> bool:
+    """Every hidden layer has a unit with f > 0 and one with f < 0 (so that its mask matters)."""
+    _, all_f, _ = forward(weights, biases, x, act)
+    return all(bool((f > 0).any() and (f < 0).any()) for f in all_f[:-1])
+
+
+def _family_case(name, K, D, sign, act, loss, dtype, seed, index):
+    outputs = 3 if parse_objective(loss).base == "softmax_cross_entropy" else 1  # else a constant softmax
+    rng = np.random.default_rng([seed, 7, index])
+    if sign is None:
+        weights, biases = udl_network(seed=seed, K=K, D=D, D_o=outputs)
+        x = np.full((1, 1), 1.2)
+        y = _target(loss, rng, outputs, 1, dtype, np.full((outputs, 1), 20.0))
+        return Case(name, weights, biases, x, y)
+    for attempt in range(1000):
+        network_seed = int(rng.integers(0, 2**31)) if attempt else (seed * 7919 + 101 * index) % 2**31
+        weights, biases = udl_network(seed=network_seed, K=K, D=D, D_o=outputs)
+        x = rng.standard_normal((1, 1))
+        output, _, _ = forward(weights, biases, x, act)
+        if np.sign(output[0, 0]) == sign and _on_and_off(weights, biases, x, act):
+            break
+    y = _target(loss, rng, outputs, 1, dtype)
+    return Case(name, weights, biases, x, y)
+
+
+def make_notebook_battery(
+    activation: str = "relu", loss: str = "least_squares", dtype=np.float64, seed: int = 0,
+    beyond: bool = True,
+) -> list:
+    """The notebook's task (``NOTEBOOK_FAMILY``, group "task", batch 1), then with ``beyond`` the cases
+    beyond it (group "beyond": the battery's other shapes, its exact kinks, and the notebook's shapes on a
+    batch of 3), each a ``Case`` with its ``group``."""
+    act = get_activation(activation)
+    loss = check_loss_name(loss)
+    seed = _check_seed(seed)
+    dtype = np.dtype(dtype)
+    cases = []
+    for index, (name, K, D, sign) in enumerate(NOTEBOOK_FAMILY):
+        case = _family_case(name, K, D, sign, act, loss, dtype, seed, index)
+        cases.append(_as_dtype(case, dtype))
+    if beyond:
+        notebook_names = {name for name, sizes, _ in BATTERY if sizes is None}
+        others = [c for c in make_battery(activation, loss, 1, dtype, seed) if c.name not in notebook_names]
+        batch = [c for c in make_battery(activation, loss, 3, dtype, seed) if c.name == "notebook"]
+        for case in others + [dataclasses.replace(c, name="notebook shapes, batch 3") for c in batch]:
+            cases.append(dataclasses.replace(case, group=BEYOND_NOTEBOOK))
+    return cases
+
+
+def _as_dtype(case: Case, dtype) -> Case:
+    return dataclasses.replace(case, weights=[w.astype(dtype) for w in case.weights],
+                               biases=[b.astype(dtype) for b in case.biases],
+                               net_input=case.net_input.astype(dtype), y=np.asarray(case.y).astype(dtype))

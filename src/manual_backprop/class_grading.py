@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import json
 import os
 import queue
@@ -21,37 +20,23 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
+from .class_table import Row, table, write_rows
 from .grading_cli import SECTIONS, _grade
 from .isolation import Session, import_jax
 from .loading import BACKWARD_ARGUMENTS, FORWARD_ARGUMENTS, LoadError
 from .usercode import DEFAULT_TIMEOUT
 from .worker_process import PACKAGE_ROOT
 
-COLUMNS = ("file", "forward", "backward", "first_failing_case", "diagnosis", "notes", "seconds")
 _CHILD = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
           "from manual_backprop.class_grading import child_main; child_main()")
 
 
-@dataclass(frozen=True)
-class Row:
-    """One submission's line: ``forward`` and ``backward`` are "ok", "FAIL", "missing" (the notebook does
-    not define it), "error" (it could not be loaded or graded) or "-" (not asked for)."""
-
-    file: str
-    forward: str
-    backward: str
-    first_failing_case: str
-    diagnosis: str
-    notes: str
-    seconds: float
-    ok: bool
-
-
 def _options(**given) -> argparse.Namespace:
     options = dict(activation="relu", loss=None, batch=1, dtype="float64", seed=0, timeout=DEFAULT_TIMEOUT,
-                   strict=False, memory=None, sandbox=False, verbose=False, json=False, whole_folder=True)
+                   strict=False, memory=None, sandbox=False, verbose=False, json=False, whole_folder=True,
+                   output_activation=None, reduction="sum", l2=0.0)
     unknown = set(given) - set(options)
     if unknown:
         raise TypeError(f"unexpected option {sorted(unknown)[0]!r}; the options are {', '.join(options)}")
@@ -186,6 +171,14 @@ def child_main() -> None:
 # ------------------------------------------------------------------------------------------- the command
 
 
+def add_worker_options(parser, positive_float) -> None:
+    """``--memory`` and ``--sandbox``, for ``check`` and ``grade``."""
+    parser.add_argument("--memory", type=positive_float, metavar="GIB",
+                        help="memory limit of each worker that runs graded code (half the machine's)")
+    parser.add_argument("--sandbox", action="store_true",
+                        help="run the graded code under bubblewrap: read-only files, no network (Linux)")
+
+
 def add_grade_parser(commands, positive_int, positive_float) -> None:
     """The ``grade`` subcommand's arguments (``cli.build_parser`` calls this)."""
     from .activations import ACTIVATIONS
@@ -201,12 +194,10 @@ def add_grade_parser(commands, positive_int, positive_float) -> None:
     grade.add_argument("--jobs", type=positive_int(1), default=os.cpu_count() or 1,
                        help="submissions graded at once (the number of cores)")
     grade.add_argument("--out", metavar="FILE", help="also write the rows to grades.csv or grades.json")
-    grade.add_argument("--sandbox", action="store_true",
-                       help="run the graded code under bubblewrap: read-only files, no network (Linux)")
     grade.add_argument("--strict", action="store_true", help="as check --strict")
     grade.add_argument("--timeout", type=positive_float, metavar="SECONDS",
                        help="time limit per call of a submission's code, and per notebook cell (30)")
-    grade.add_argument("--memory", type=positive_float, metavar="GIB", help="memory limit of each worker")
+    add_worker_options(grade, positive_float)
     grade.add_argument("--activation", choices=tuple(ACTIVATIONS), default="relu")
     grade.add_argument("--loss", choices=LOSSES, help="as check --loss (default: the submission's own)")
     grade.add_argument("--batch", type=positive_int(1), default=1)
@@ -290,32 +281,6 @@ def _job(pending: queue.Queue, targets, whole, options, rows, graders: list, sto
     finally:
         if grader is not None and not stopping.is_set():
             grader.close()
-
-
-def _shorten(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 3] + "..."
-
-
-def table(rows) -> str:
-    """The rows as an aligned text table (diagnosis and notes shortened; the files keep them whole)."""
-    shown = [("file", "forward", "backward", "first failing case", "diagnosis", "notes", "seconds")]
-    shown += [(r.file, r.forward, r.backward, r.first_failing_case or "-", _shorten(r.diagnosis or "-", 60),
-               _shorten(r.notes or "-", 40), f"{r.seconds:.1f}") for r in rows]
-    widths = [max(len(line[i]) for line in shown) for i in range(len(shown[0]))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
-                     for line in shown)
-
-
-def write_rows(path: str, rows, missing: int) -> None:
-    if path.endswith(".json"):
-        with open(path, "w", encoding="utf-8") as file:
-            json.dump({"schema_version": 1, "command": "grade", "rows": [asdict(r) for r in rows],
-                       "not_graded": missing, "ok": all(r.ok for r in rows) and not missing}, file, indent=1)
-        return
-    with open(path, "w", newline="", encoding="utf-8") as file:
-        writer = csv.DictWriter(file, fieldnames=[*COLUMNS, "ok"])
-        writer.writeheader()
-        writer.writerows(asdict(r) for r in rows)
 
 
 def run_class(args, out=None) -> int:

@@ -15,6 +15,17 @@ import traceback
 
 import numpy as np
 
+from .interrupt import run_interruptibly
+from .usage import (
+    ParseError,
+    Parser,
+    non_negative_float,
+    option_hint,
+    positive_float,
+    positive_int,
+    target_problem,
+)
+
 EXAMPLES = """\
 examples:
   manual-backprop check                                  the notebook's network (K=5, D=6, x=1.2, y=20)
@@ -26,7 +37,16 @@ examples:
   manual-backprop check --backward my_notebook.py:backward_pass
   manual-backprop check --forward 7_2_Backpropagation.ipynb:compute_network_output --timeout 5
   manual-backprop check --backward mypackage.grads:backward --batch 3
+  manual-backprop check --gradient model.py:loss_fn,grad_fn --params params.npz
+  manual-backprop check --vjp layers.py:affine_forward,affine_backward --inputs inputs.npz
 """
+EXIT_CODES = (  # the README's table is this one (tests/test_cli_edges.py compares them)
+    (0, "everything agrees; grading: every case of every graded function passes"),
+    (1, "something does not agree; grading: a case fails, or the notebook lacks a function"),
+    (2, "usage error: an option, a file or a name that cannot be used (one line on stderr)"),
+    (130, "interrupted (Ctrl-C)"),
+)
+EPILOG = EXAMPLES + "\nexit codes:\n" + "".join(f"  {code:<4} {meaning}\n" for code, meaning in EXIT_CODES)
 
 
 class UsageError(Exception):
@@ -43,42 +63,17 @@ class _Version(argparse.Action):
         parser.exit()
 
 
-def _positive_int(minimum, maximum=None):
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        if maximum is not None and value > maximum:
-            raise argparse.ArgumentTypeError(f"must be at most {maximum}, got {value}")
-        return value
-
-    return parse
-
-
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (np.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     from .activations import ACTIVATIONS
     from .derivative_check import DERIVATIVES
     from .three_way import FD_MODES
     from .validate import LOSSES
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="manual-backprop",
         description="Backpropagation by hand, checked against jax.grad and finite "
         "differences (Understanding Deep Learning, notebook 7.2).",
-        epilog=EXAMPLES,
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action=_Version, nargs=0, help="show the version and exit")
@@ -88,30 +83,36 @@ def build_parser() -> argparse.ArgumentParser:
         help="check manual backprop (or your own backward pass) against jax.grad and finite differences",
         description="Check gradients three ways on the notebook's network (or one shaped by the options), or "
         "grade your own backward pass with --backward. Exit 0: all agree; 1: something does not; 2: usage "
-        "error.",
-        epilog=EXAMPLES,
+        "error; 130: Ctrl-C.",
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     # Defaults of the network's shape are filled in later (NETWORK_DEFAULTS), so that --backward, which
     # grades on its own battery of networks, can refuse them instead of ignoring them.
-    check.add_argument("--depth", type=_positive_int(0), help="K, the number of hidden layers (5)")
-    check.add_argument("--width", type=_positive_int(1), help="D, units per hidden layer (6)")
-    check.add_argument("--input-dim", type=_positive_int(1), help="D_i (1)")
+    check.add_argument("--depth", type=positive_int(0), help="K, the number of hidden layers (5)")
+    check.add_argument("--width", type=positive_int(1), help="D, units per hidden layer (6)")
+    check.add_argument("--input-dim", type=positive_int(1), help="D_i (1)")
     check.add_argument(
-        "--output-dim", type=_positive_int(1), help="D_o (1; 3 for softmax_cross_entropy)"
+        "--output-dim", type=positive_int(1), help="D_o (1; 3 for softmax_cross_entropy)"
     )
-    check.add_argument("--batch", type=_positive_int(1), default=1, help="N, columns of the input (1)")
+    check.add_argument("--batch", type=positive_int(1), default=1, help="N, columns of the input (1)")
     check.add_argument("--activation", choices=tuple(ACTIVATIONS), default="relu")
     check.add_argument("--loss", choices=LOSSES, help="least_squares (0.5 * sum((out - y)^2)); when grading, "
                        "the one your least_squares_loss or d_loss_d_output computes, if defined")
-    check.add_argument("--seed", type=_positive_int(0, 2**32 - 1), default=0, help="the notebook's seed (0)")
+    check.add_argument("--output-activation", choices=tuple(ACTIVATIONS), metavar="NAME",
+                       help="an activation on the output too (a sigmoid network with a quadratic cost)")
+    check.add_argument("--reduction", choices=("sum", "mean"), default="sum",
+                       help="the loss summed (the notebook's) or averaged over the batch")
+    check.add_argument("--l2", type=non_negative_float, default=0.0, metavar="L2",
+                       help="an L2 penalty (l2 / 2) sum ||Omega_k||^2 on the weights (0)")
+    check.add_argument("--seed", type=positive_int(0, 2**32 - 1), default=0, help="the notebook's seed (0)")
     check.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     check.add_argument("--derivative", choices=("gradient", *DERIVATIVES), default="gradient",
                        help="which derivative to check three ways (gradient; see 'Beyond the gradient')")
     check.add_argument("--fd", choices=FD_MODES, help="finite-difference witness (central)")
     check.add_argument(
         "--step",
-        type=_positive_float,
+        type=positive_float,
         default=None,
         help="finite-difference step (default: per dtype and method)",
     )
@@ -130,16 +131,23 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NOTEBOOK.ipynb",
         help="run the notebook and grade every function it defines (compute_network_output, backward_pass)",
     )
-    check.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
+    check.add_argument("--strict", action="store_true",
+                       help="with --notebook: count the cases beyond the notebook's task (other input "
+                            "and output sizes, batches, exact kinks) toward the verdict; --backward and "
+                            "--forward on a .py file or module always count every case")
+    check.add_argument("--gradient", metavar="FILE.py:LOSS,GRAD",
+                       help="check your own grad_fn(params) against loss_fn(params) (with --params FILE.npz)")
+    check.add_argument("--params", metavar="FILE.npz", help="the parameters for --gradient, by leaf name")
+    check.add_argument("--vjp", metavar="FILE.py:FORWARD,BACKWARD",
+                       help="check your own layer's backward(dout, cache) (with --inputs FILE.npz)")
+    check.add_argument("--inputs", metavar="FILE.npz", help="the layer's inputs for --vjp, in order")
+    check.add_argument("--timeout", type=positive_float, metavar="SECONDS",
                        help="time limit per call of your code, and per notebook cell (30)")
     check.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
-    check.add_argument("--memory", type=_positive_float, metavar="GIB",
-                       help="memory limit of the worker that runs the graded code (half the machine's)")
-    check.add_argument("--sandbox", action="store_true",
-                       help="run the graded code under bubblewrap: read-only files, no network (Linux)")
-    from .class_grading import add_grade_parser
+    from .class_grading import add_grade_parser, add_worker_options
 
-    add_grade_parser(commands, _positive_int, _positive_float)
+    add_worker_options(check, positive_float)  # --memory, --sandbox
+    add_grade_parser(commands, positive_int, positive_float)
     check.add_argument(
         "--verbose", action="store_true", help="notebook-style side-by-side arrays; tracebacks on errors"
     )
@@ -288,17 +296,8 @@ def _run_three_way(args, out) -> int:
         with showing(feedback):
             return _run_derivative(args, weights, biases, x, y, out)
     with showing(feedback):
-        report = three_way_check(
-            weights,
-            biases,
-            x,
-            y,
-            activation=args.activation,
-            loss=args.loss,
-            fd=args.fd,
-            step=args.step,
-            rng=args.seed,
-        )
+        report = three_way_check(weights, biases, x, y, activation=args.activation, loss=args.loss,
+                                 fd=args.fd, step=args.step, rng=args.seed, **_objective(args))
     if args.json:
         document = {"schema_version": SCHEMA_VERSION, "command": "check",
                     "output": report.net_output.tolist(), "loss": report.loss_value,
@@ -313,6 +312,11 @@ def _run_three_way(args, out) -> int:
     return 0 if report.ok else 1
 
 
+def _objective(args) -> dict:
+    """The objective's conventions given on the command line (see ``objective``)."""
+    return dict(output_activation=args.output_activation, reduction=args.reduction, l2=args.l2)
+
+
 def _run_derivative(args, weights, biases, x, y, out) -> int:
     from .three_way import three_way_check
 
@@ -320,7 +324,7 @@ def _run_derivative(args, weights, biases, x, y, out) -> int:
         raise UsageError(f"--fd, --step and --verbose apply to the gradient; --derivative {args.derivative} "
                          "uses central differences with the kink rule")
     report = three_way_check(weights, biases, x, y, activation=args.activation, loss=args.loss,
-                             derivative=args.derivative, rng=args.seed)
+                             derivative=args.derivative, rng=args.seed, **_objective(args))
     if args.json:
         from .report import SCHEMA_VERSION
 
@@ -347,23 +351,28 @@ def _run_grading(args, out) -> int:
     return run_grading(args, out)
 
 
-def drop_current_folder() -> None:
-    """As ``python -P``: the current folder off the import path, so that a local ``oracle.py`` (or one a
-    graded notebook wrote) cannot stand in for our modules. Graded code runs in a worker, with its path."""
-    try:
-        here = os.path.realpath(os.getcwd())
-    except OSError:  # the current folder was removed
-        here = None
-    sys.path[:] = [p for p in sys.path if p not in ("", ".") and os.path.realpath(p) != here]
-
-
 def main(argv: list[str] | None = None) -> int:
+    """The command; its exit code (``EXIT_CODES``). Ctrl-C: 130 and one line. As the program (``argv``
+    None) it owns SIGINT from its first line; called with ``argv`` (a test, a notebook) it leaves SIGINT
+    alone, so that interrupting a Jupyter kernel does not end the kernel."""
+    from .isolation import drop_current_folder  # as ``python -P``: a local oracle.py is not ours
+
     drop_current_folder()
+    if argv is not None:
+        return run_interruptibly(lambda: _main(list(argv)), own_sigint=False)
+    return run_interruptibly(lambda: _main(sys.argv[1:]))
+
+
+def _main(argv: list[str]) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse: 0 for --help, 2 for usage errors
+    except SystemExit as exc:  # argparse: 0 for --help and --version
         return int(exc.code or 0)
+    except ParseError as exc:
+        exc.parser.print_usage(sys.stderr)
+        command = next((word for word in argv if word in exc.commands), "check")
+        return _usage_error(f"{exc}{option_hint(parser, argv)}", "--json" in argv, command, exc.parser.prog)
     if args.command not in ("check", "grade"):
         parser.print_help(sys.stderr)
         return 2
@@ -372,19 +381,33 @@ def main(argv: list[str] | None = None) -> int:
             from .class_grading import run_class
 
             return run_class(args, sys.stdout)
+        if args.gradient or args.vjp or args.params or args.inputs:
+            from .user_cli import run_user_check
+
+            return run_user_check(args, sys.stdout)
         if args.backward or args.forward or args.notebook:
+            problem = target_problem(args.notebook, args.backward, args.forward)
+            if problem:
+                raise UsageError(problem)
             return _run_grading(args, sys.stdout)
         if args.timeout is not None:
             raise UsageError("--timeout applies to the graded code of --backward, --forward and --notebook")
         return _run_three_way(args, sys.stdout)
-    except KeyboardInterrupt:  # Ctrl-C: stop at once, quietly (the shell's code for SIGINT)
-        print("manual-backprop: interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:  # `manual-backprop check | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except (UsageError, ValueError, TypeError) as exc:
         if args.verbose and not isinstance(exc, UsageError):  # a usage error is ours to explain, in a line
             traceback.print_exc()
-        print(f"manual-backprop: error: {exc}", file=sys.stderr)
-        return 2
+        return _usage_error(str(exc), args.json, args.command)
+
+
+def _usage_error(message: str, as_json: bool, command: str, prog: str = "manual-backprop") -> int:
+    """One line on stderr and, with --json, the error as the one JSON object on stdout; exit 2."""
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    if as_json:
+        from .report import SCHEMA_VERSION
+
+        print(json.dumps({"schema_version": SCHEMA_VERSION, "command": command, "ok": False,
+                          "error": message, "exit_code": 2}))  # fmt: skip
+    return 2

@@ -15,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
+from . import display
 from .gradient_forms import (
     Missing,
     largest,
@@ -83,8 +84,8 @@ class TensorComparison:
         }
 
 
-@dataclass(frozen=True)
-class Comparison(RowsVerdict):
+@dataclass(frozen=True, repr=False)
+class Comparison(RowsVerdict, display.Displayed):
     """All tensors of two gradients compared: ``label`` says which ("manual vs jax"), rows in layer order."""
 
     label: str
@@ -108,6 +109,9 @@ class Comparison(RowsVerdict):
             if row.layer == layer and row.kind == kind:
                 return row
         raise KeyError((layer, kind))
+
+    def display_table(self) -> display.Table:
+        return display.comparison_table(self)
 
     def to_dict(self) -> dict:
         return {

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import derivative_fd
+from . import derivative_fd, display
 from ._types import Parameters, Seed
 from .fd_limits import fd_cost
 from .ggn import manual_ggn_vp
@@ -93,8 +93,8 @@ class DerivativeRow:
                 "excluded": self.excluded, "message": self.message}  # fmt: skip
 
 
-@dataclass(frozen=True)
-class DerivativeReport(RowsVerdict):
+@dataclass(frozen=True, repr=False)
+class DerivativeReport(RowsVerdict, display.Displayed):
     """Manual, JAX and finite differences of one derivative, compared per tensor (``rows``)."""
 
     derivative: str
@@ -130,6 +130,9 @@ class DerivativeReport(RowsVerdict):
                 "inconclusive": self.inconclusive, "verdict": self.verdict,
                 "tolerances": {kind: {"rtol": rtol, "atol": atol} for kind, rtol, atol in self.tolerances},
                 "rows": [row.to_dict() for row in self.rows], "notes": list(self.notes)}  # fmt: skip
+
+    def display_table(self) -> display.Table:
+        return display.derivative_table(self, DERIVATIVES[self.derivative])
 
     def __str__(self) -> str:
         lines = [("tensor", "shape", *PAIRS, "1-sided", "excl", "")]

@@ -25,7 +25,7 @@ from numpy.typing import ArrayLike
 from ._types import Arrays, Parameters, Seed
 from .activations import Activation, get_activation
 from .backprop import forward
-from .losses import loss_terms
+from .losses import l2_penalty, loss_terms
 from .network import _check_count
 from .validate import check_columns, check_loss_name, check_parameters, check_target
 
@@ -91,7 +91,8 @@ class LossLine:
 
     def loss_of(self, weights, biases, x, target) -> float:
         """L at other float64 arrays (the same network in another order, say), summed in float64."""
-        return float(_terms(self.act, self.loss, weights, biases, x, target)[0].sum())
+        return float(_terms(self.act, self.loss, weights, biases, x, target)[0].sum()) + l2_penalty(self.loss,
+                                                                                                  weights)
 
     def at(self, direction, t: float) -> Point:
         """L(theta + t v) for ``direction`` v = (weights, biases) like theta's, and the kinks crossed."""
@@ -104,7 +105,7 @@ class LossLine:
         if self.base_on is not None:
             for f, base in zip(hidden_f, self.base_on, strict=True):
                 crossed += int(np.count_nonzero(self.act.is_on(f) != base))
-        return Point(float(terms.sum()), crossed)
+        return Point(float(terms.sum()) + l2_penalty(self.loss, weights), crossed)
 
 
 def loss_line(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], x: np.ndarray, target: np.ndarray,
@@ -119,7 +120,8 @@ def loss_line(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], x: np
     base_on = None if act.is_on is None else [act.is_on(f) for f in hidden_f]
     eps = float(np.finfo(np.float64).eps)
     rounding = eps * float(np.abs(terms).sum())  # the last rounding of each term, summed
-    return LossLine(act, loss, dtype, weights, biases, x, target, base_on, float(terms.sum()), rounding)
+    base = float(terms.sum()) + l2_penalty(loss, weights)
+    return LossLine(act, loss, dtype, weights, biases, x, target, base_on, base, rounding)
 
 
 class Checked(NamedTuple):

@@ -37,7 +37,7 @@ from .fd_limits import (
     default_step,
     per_perturbation_bytes,
 )
-from .losses import loss_terms
+from .losses import l2_gradient, loss_terms
 from .progress import track
 from .validate import (
     check_forward_finite,
@@ -334,6 +334,10 @@ def fd_gradients(weights, biases, target, act, loss: str, forward_pass, *, metho
                 every_curve[first:first + b.size] = curve[start:start + b.size]
             start += b.size
     out = _split(every, offsets, weights)
+    penalty = l2_gradient(loss, weights)
+    if penalty is not None:  # (l2 / 2) theta^2: its central quotient is l2 theta exactly, so it is added
+        for k, term in enumerate(penalty):  # in closed form (one-sided: within l2 step / 2 of it)
+            out[0][k] += term
     if return_kinks:
         out = (*out, _split(every_kink, offsets, weights))
     if return_curvature:

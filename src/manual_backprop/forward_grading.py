@@ -14,9 +14,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from . import display
 from .activations import ACTIVATIONS, get_activation
 from .backprop import forward
-from .battery import Case, make_battery
+from .battery import Case, make_battery, make_notebook_battery
+from .context import is_notebook
 from .tolerances import agree, gradient_scale, tolerance_for
 from .user_globals import globals_note, network_globals
 from .usercode import DEFAULT_TIMEOUT, call_user, describe_exception
@@ -66,6 +68,7 @@ class ForwardCaseResult:
     pattern: str | None = None
     diagnosis: str | None = None
     max_error: float | None = None
+    group: str = "task"  # "task": counts toward the verdict; "beyond": beyond the notebook's task
 
     @property
     def summary(self) -> str:
@@ -76,8 +79,8 @@ class ForwardCaseResult:
         return self.error or "failed"
 
 
-@dataclass(frozen=True)
-class ForwardReport:
+@dataclass(frozen=True, repr=False)
+class ForwardReport(display.Displayed):
     """The grade of a forward pass on the battery: ``cases`` (``ForwardCaseResult``), the network globals
     set for it (``globals_set``), ``notes``; ``str()`` is the table, ``to_dict()`` plain data."""
 
@@ -88,43 +91,64 @@ class ForwardReport:
     cases: tuple
     globals_set: tuple = ()
     notes: tuple = ()
+    strict: bool = True  # every case counts; False: only the notebook's task ("task" cases) counts
+
+    @property
+    def counted(self) -> tuple:
+        return tuple(c for c in self.cases if self.strict or c.group == "task")
 
     @property
     def ok(self) -> bool:
-        return all(case.ok for case in self.cases)
+        return all(case.ok for case in self.counted)
 
     @property
     def failing(self) -> list:
-        return [case for case in self.cases if not case.ok]
+        return [case for case in self.counted if not case.ok]
 
     @property
     def verdict(self) -> str:
+        counted = self.counted
         if self.ok:
-            return f"OK: {self.function} agrees with the forward pass on all {len(self.cases)} cases"
+            what = (f"all {len(counted)} cases" if self.strict
+                    else f"the notebook's task ({len(counted)} cases)")
+            beyond = [c for c in self.cases if c not in counted and not c.ok]
+            more = f"; beyond the notebook {len(beyond)} fail (not counted)" if beyond else ""
+            return f"OK: {self.function} agrees with the forward pass on {what}{more}"
         first = self.failing[0]
-        return (f"FAIL: {len(self.failing)} of {len(self.cases)} cases fail; first: {first.name}: "
+        return (f"FAIL: {len(self.failing)} of {len(counted)} cases fail; first: {first.name}: "
                 f"{first.summary}")
 
     def __str__(self) -> str:
-        passed = sum(case.ok for case in self.cases)
+        counted = self.counted
+        passed = sum(case.ok for case in counted)
         conventions = {case.convention for case in self.cases if case.convention}
         shown = f"; {CONVENTIONS[conventions.pop()]}" if len(conventions) == 1 else ""
-        lines = [f"{self.function}: {passed}/{len(self.cases)} cases pass ({self.activation}, batch "
-                 f"{self.batch}, {self.dtype}{shown})",
-                 f"{'case':<24} {'sizes':>21}  {'verdict':>7}  {'first wrong':<12} diagnosis"]
-        for case in self.cases:
-            lines.append(f"{case.name:<24} {'-'.join(map(str, case.sizes)):>21}  "
-                         f"{'ok' if case.ok else 'FAIL':>7}  {case.first_wrong or '-':<12} "
-                         f"{'-' if case.ok else (case.diagnosis or case.error)}")
+        task = "" if self.strict else " of the notebook's task"
+        lines = [f"{self.function}: {passed}/{len(counted)} cases{task} pass ({self.activation}, batch "
+                 f"{self.batch}, {self.dtype}{shown})"]
+        for title, cases in (("", counted), ("beyond the notebook (not counted: strict grading counts them):",
+                                             [c for c in self.cases if c not in counted])):
+            if not cases:
+                continue
+            lines += ([title] if title else []) + [
+                f"{'case':<32} {'sizes':>21}  {'verdict':>7}  {'first wrong':<12} diagnosis"]
+            lines += [f"{case.name:<32} {'-'.join(map(str, case.sizes)):>21}  "
+                      f"{'ok' if case.ok else 'FAIL':>7}  {case.first_wrong or '-':<12} "
+                      f"{'-' if case.ok else (case.diagnosis or case.error)}"
+                      for case in cases]
         lines += [f"note: {note}" for note in self.notes]
         lines.append(self.verdict)
         return "\n".join(lines)
+
+    def display_table(self) -> display.Table:
+        return display.forward_table(self, CONVENTIONS)
 
     def to_dict(self) -> dict:
         return {
             "function": self.function, "activation": self.activation, "batch": self.batch,
             "dtype": self.dtype, "ok": self.ok, "globals_set": list(self.globals_set),
-            "notes": list(self.notes), "cases": [dict(asdict(case), sizes=list(case.sizes))
+            "notes": list(self.notes), "strict": self.strict,
+            "cases": [dict(asdict(case), sizes=list(case.sizes))
                                                  for case in self.cases],
         }
 
@@ -251,7 +275,7 @@ def _diagnose(label: str, k: int, actual, ctx: _Context):
 
 
 def _grade_case(function, case: Case, activation: str, timeout) -> tuple[ForwardCaseResult, tuple]:
-    common = dict(name=case.name, sizes=case.sizes, batch=int(case.net_input.shape[1]))
+    common = dict(name=case.name, sizes=case.sizes, batch=int(case.net_input.shape[1]), group=case.group)
     originals = (case.net_input, case.weights, case.biases)
     passed = (case.net_input.copy(), [w.copy() for w in case.weights], [b.copy() for b in case.biases])
     lists = (passed[0], list(passed[1]), list(passed[2]))
@@ -316,19 +340,28 @@ def _mutation(originals, passed, lists) -> str | None:
 
 
 def check_forward(function, *, activation: str = "relu", batch: int = 1, dtype=np.float64, seed: int = 0,
-                  cases=None, timeout: float | None = DEFAULT_TIMEOUT) -> ForwardReport:
+                  cases=None, timeout: float | None = DEFAULT_TIMEOUT, strict: bool | None = None,
+                  namespace: dict | None = None) -> ForwardReport:
     """Grade ``function(net_input, all_weights, all_biases) -> (net_output, all_f, all_h)``.
 
-    Called on every case of ``make_battery(activation, "least_squares", batch, dtype, seed)`` (or the given
-    ``cases``) through ``call_user``: each call has ``timeout`` seconds, the network globals it reads (``K``,
-    ``D``, ``D_i``, ``D_o``) set to the case's, fresh copies of the arrays. Nothing it does escapes.
+    Called on every case of the battery (or the given ``cases``) through ``call_user``, in this process (it
+    trusts the code): each call has ``timeout`` seconds, the network globals it reads (``K``, ``D``, ``D_i``,
+    ``D_o``) set to the case's and put back after, fresh copies of the arrays. Nothing it does escapes.
+    In a notebook (``namespace``, else the function's globals) only the notebook's task counts toward
+    ``ok`` unless ``strict`` (see ``battery.make_notebook_battery``); elsewhere every case counts.
     """
     if not callable(function):
         raise TypeError(f"function must be callable, got {type(function).__name__}")
     dtype = np.dtype(dtype)
     if dtype not in (np.float64, np.float32):
         raise TypeError(f"dtype must be float64 or float32, got {dtype}")
-    cases = make_battery(activation, "least_squares", batch, dtype, seed) if cases is None else list(cases)
+    namespace = getattr(function, "__globals__", None) if namespace is None else namespace
+    notebook = isinstance(namespace, dict) and is_notebook(namespace) and batch == 1
+    strict = not notebook if strict is None else bool(strict)
+    if cases is None:
+        cases = (make_notebook_battery(activation, "least_squares", dtype, seed) if notebook
+                 else make_battery(activation, "least_squares", batch, dtype, seed))
+    cases = list(cases)
     if not cases:
         raise ValueError("cases is empty: nothing to grade (pass None for the standard battery)")
     if not all(isinstance(case, Case) for case in cases):
@@ -343,4 +376,4 @@ def check_forward(function, *, activation: str = "relu", batch: int = 1, dtype=n
     globals_set = tuple(n for n in ("K", "D", "D_i", "D_o") if n in read)
     note = globals_note(name, globals_set)
     return ForwardReport(name, activation, int(batch), dtype.name, tuple(results), globals_set,
-                         (note,) if note else ())
+                         (note,) if note else (), strict)

@@ -9,7 +9,6 @@ section passes, 1 when one fails; loading errors are ``LoadError`` (a ``ValueErr
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from typing import TextIO
 
@@ -26,34 +25,24 @@ from .usercode import DEFAULT_TIMEOUT
 SECTIONS = {"compute_network_output": "forward pass", "backward_pass": "backward pass"}
 
 
-def _loss_for(args: argparse.Namespace, loaded: Loaded) -> tuple[str, str | None, str | None]:
-    """(loss, header line or None, note or None): ``--loss`` wins; else the user's convention, if any."""
-    if args.loss is not None:
-        return args.loss, None, None
-    namespace = loaded.namespace
-    if not any(callable(namespace.get(name)) for name in ("least_squares_loss", "d_loss_d_output")):
-        return "least_squares", None, None
-    from .conventions import find_loss_convention
-
-    convention = find_loss_convention(namespace)
-    return convention.loss or "least_squares", convention.header(), convention.note
-
-
 def _grade(args: argparse.Namespace, loaded: Loaded, role: str):
-    """The report of one loaded function; ``role``: "forward" (check_forward) or "backward"."""
+    """The report of one loaded function; ``role``: "forward" (check_forward) or "backward".
+
+    The function's namespace is its context (``context``): the loss convention found there unless
+    ``--loss`` is given, the list layout its ``compute_network_output`` makes, its ``indicator_function``.
+    A notebook is graded on its task unless ``--strict``; a file or module on every case."""
+    strict = bool(args.strict) or loaded.kind != "notebook"
     common = dict(activation=args.activation, batch=args.batch, dtype=np.dtype(args.dtype), seed=args.seed,
-                  timeout=args.timeout)  # fmt: skip
+                  timeout=args.timeout, strict=strict)  # fmt: skip
     if role == "forward":
         from .forward_grading import check_forward
 
-        return check_forward(loaded.function, **common)
+        return check_forward(loaded.function, **common, namespace=loaded.namespace)
     from .grading import check_backward
 
-    loss, header, note = _loss_for(args, loaded)
-    report = check_backward(loaded.function, loss=loss, loss_source=header, **common)
-    if note:
-        report = dataclasses.replace(report, notes=(*report.notes, note))
-    return report
+    return check_backward(loaded.function, loss=args.loss, namespace=loaded.namespace, hints="cli",
+                          output_activation=args.output_activation, reduction=args.reduction, l2=args.l2,
+                          **common)  # fmt: skip
 
 
 def _notebook_lines(notebook, verbose: bool) -> list[str]:

@@ -63,13 +63,22 @@ class RemoteFunction:
     ``usercode.call_user(proxy, ...)`` gets a ``CallResult`` with the time limit enforced from outside.
     Arrays passed in that the function changes in place are changed here too, as are lists it changes."""
 
-    def __init__(self, submission: _Submission, name: str, qualname: str, read: tuple, frameworks=()):
+    def __init__(self, submission: _Submission, name: str, qualname: str, read: tuple, frameworks=(),
+                 source=None):
         self._submission, self.__name__, self.__qualname__ = submission, name, qualname
         self._read = frozenset(read)
         self.frameworks = tuple(frameworks)  # which of jax, torch, autograd it uses (not backprop by hand)
+        self._source = source
 
     def __repr__(self) -> str:
         return f"<function {self.__qualname__} in its worker>"
+
+    def source_lines(self) -> tuple:
+        """``(lines, first line number, file name)`` of its source, as ``inspect.getsourcelines`` gives
+        them (read in its worker); OSError where there is none."""
+        if self._source is None:
+            raise OSError(f"no source for {self.__qualname__}")
+        return self._source
 
     def globals_read(self) -> frozenset:
         """The global names the function reads (``user_globals.globals_read``, computed in its worker)."""
@@ -315,13 +324,22 @@ def _namespace(handle: _Submission) -> dict:
             read = tuple(n for n in entry.get("globals") or () if isinstance(n, str))
             qualname = entry.get("qualname") if isinstance(entry.get("qualname"), str) else name
             used = tuple(n for n in entry.get("frameworks") or () if isinstance(n, str))
-            namespace[name] = RemoteFunction(handle, name, qualname, read, used)
+            namespace[name] = RemoteFunction(handle, name, qualname, read, used, _source_entry(entry))
         elif entry.get("kind") == "value":
             try:
                 namespace[name] = wire.decode(entry.get("value"), handle.values)
             except wire.WireError:
                 continue
     return namespace
+
+
+def _source_entry(entry: dict):
+    source = entry.get("source")
+    if (isinstance(source, list) and len(source) == 3 and isinstance(source[0], list)
+            and all(isinstance(line, str) for line in source[0]) and type(source[1]) is int
+            and isinstance(source[2], str)):
+        return list(source[0]), source[1], source[2]
+    return None
 
 
 def _notebook(handle: _Submission, path: str, namespace: dict) -> NotebookRun | None:
@@ -362,3 +380,13 @@ def session_options(args) -> dict:
     backward = getattr(args, "backward", None) or getattr(args, "notebook", None)
     return {"memory": memory, "sandbox": bool(getattr(args, "sandbox", False)),
             "prepare": import_jax if backward else None}
+
+
+def drop_current_folder() -> None:
+    """As ``python -P``: the current folder off the import path, so that a local ``oracle.py`` (or one a
+    graded notebook wrote) cannot stand in for our modules; the command line's first step."""
+    try:
+        here = os.path.realpath(os.getcwd())
+    except OSError:  # the current folder was removed
+        here = None
+    sys.path[:] = [p for p in sys.path if p not in ("", ".") and os.path.realpath(p) != here]

@@ -44,6 +44,11 @@ EXPLODING_OUTPUT = 1e6
 
 GIB = 2**30
 
+# check_gradient's batched finite differences (user_jax): one batch of perturbed parameter vectors holds at
+# most CHUNK_ENTRIES float64 (32 MiB) and CHUNK_WIDTH vectors (a small batch compiles fast, pads little).
+CHUNK_ENTRIES = 2**22
+CHUNK_WIDTH = 256
+
 
 class MemoryEstimate(NamedTuple):
     """Bytes a check is expected to hold at its peak, by kind; ``total`` their sum."""

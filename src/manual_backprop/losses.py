@@ -9,6 +9,10 @@
   L = sum_n (logsumexp(z_n) - y_n . z_n), dL/dz = softmax(z) - y.
 
 Both cross-entropies are written so that logits of +-1000 neither overflow nor lose the answer.
+
+A loss's name may carry conventions (``objective``): an output activation a, L = loss(a(z), y) with
+dL/dz = a'(z) * dloss/da; the mean over the batch (every term and dL/dz divided by N); an L2 penalty on the
+weights, which is not a function of z and is added where the weights are (``l2_gradient``).
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._types import Array
-from .activations import sigmoid, sigmoid_derivative
+from .activations import ACTIVATIONS, sigmoid, sigmoid_derivative
+from .objective import BASE_LOSSES, parse_objective
 from .validate import as_real_array, check_finite, check_loss_name, check_result_finite, check_target
 
 
@@ -26,12 +31,30 @@ def _logsumexp(z, axis=0):
     return peak + np.log(np.exp(z - peak).sum(axis=axis, keepdims=True))
 
 
+def _conventions(loss: str, z: np.ndarray):
+    """(base loss, the activated output, a', 1/N or None) of a loss carrying conventions."""
+    objective = parse_objective(loss)
+    act = ACTIVATIONS[objective.output] if objective.output else None
+    scale = 1 / z.shape[-1] if objective.reduction == "mean" else None  # N: the batch is the last axis
+    return objective.base, (z if act is None else act.function(z)), act, scale
+
+
 def loss_terms(loss: str, z: np.ndarray, target: np.ndarray, out=None) -> np.ndarray:
     """Elementwise loss terms of the shape of ``z`` (axis 0 is the output unit); their sum is the loss.
 
     ``target`` is the checked target (one-hot for class indices) and broadcasts against ``z``. ``out``,
     when given (of z's shape; it may be ``z`` itself), receives the least-squares terms in place.
     """
+    if loss not in BASE_LOSSES:
+        base, a_z, act, scale = _conventions(loss, z)
+        terms = _base_terms(base, a_z, target, out if act is None else None)
+        if scale is not None:
+            terms *= scale
+        return terms
+    return _base_terms(loss, z, target, out)
+
+
+def _base_terms(loss: str, z: np.ndarray, target: np.ndarray, out=None) -> np.ndarray:
     if loss == "least_squares":
         terms = np.subtract(z, target, out=out)
         terms **= 2
@@ -52,6 +75,10 @@ def loss_term_magnitudes(loss: str, z: np.ndarray, target: np.ndarray) -> np.nda
     (a subtraction and a product, each to eps of the result), and the operands of the last subtraction for
     the cross-entropies, where a small term can be the difference of two large ones (softplus(z) - y z,
     logsumexp(z) - z for logits of 1e6): what a finite difference of the loss cannot resolve below."""
+    if loss not in BASE_LOSSES:
+        base, a_z, _, scale = _conventions(loss, z)
+        magnitudes = loss_term_magnitudes(base, a_z, target)
+        return magnitudes if scale is None else magnitudes * scale
     if loss in ("least_squares", "sum_of_squares"):
         return np.abs(loss_terms(loss, z, target))
     if loss == "binary_cross_entropy":
@@ -61,6 +88,17 @@ def loss_term_magnitudes(loss: str, z: np.ndarray, target: np.ndarray) -> np.nda
 
 def loss_gradient(loss: str, z: np.ndarray, target: np.ndarray, out=None) -> np.ndarray:
     """dL/dz, of the shape of ``z``, written into ``out`` when given (``out`` may be ``z`` itself)."""
+    if loss not in BASE_LOSSES:
+        base, a_z, act, scale = _conventions(loss, z)
+        gradient = loss_gradient(base, a_z, target)
+        if act is not None:
+            gradient *= act.derivative(z)  # the chain rule through the output's activation
+        if scale is not None:
+            gradient *= scale
+        if out is not None:
+            out[...] = gradient
+            return out
+        return gradient
     if loss == "least_squares":
         return np.subtract(z, target, out=out)
     if loss == "sum_of_squares":
@@ -71,6 +109,18 @@ def loss_gradient(loss: str, z: np.ndarray, target: np.ndarray, out=None) -> np.
         return np.subtract(sigmoid(z), target, out=out)
     exp = np.exp(z - z.max(axis=0, keepdims=True))
     return np.subtract(exp / exp.sum(axis=0, keepdims=True), target, out=out)
+
+
+def l2_gradient(loss: str, weights) -> list | None:
+    """dL/dOmega_k of the loss's L2 penalty, l2 Omega_k for each k, or None when it has none."""
+    l2 = parse_objective(loss).l2 if loss not in BASE_LOSSES else 0.0
+    return [l2 * omega for omega in weights] if l2 else None
+
+
+def l2_penalty(loss: str, weights) -> float:
+    """The loss's L2 penalty (l2 / 2) sum_k ||Omega_k||_F^2 (0 when it has none)."""
+    l2 = parse_objective(loss).l2 if loss not in BASE_LOSSES else 0.0
+    return 0.5 * l2 * sum(float(np.sum(omega * omega)) for omega in weights) if l2 else 0.0
 
 
 def _checked(net_output, y, loss):
@@ -124,6 +174,9 @@ def loss_hessian_vector(loss: str, z: np.ndarray, target: np.ndarray, dz: np.nda
 
     None depends on the target (``target`` is taken for a uniform signature). Returns a new (D_o, N) array.
     """
+    if loss not in BASE_LOSSES:
+        raise ValueError(f"loss {loss!r}: the derivatives beyond the gradient take a plain loss (no output "
+                         "activation, mean or l2)")
     if loss == "least_squares":
         return dz.copy()
     if loss == "sum_of_squares":

@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import display
 from .compare import Comparison
 from .limits import EXPLODING_OUTPUT, exploding
+from .objective import parse_objective
 from .tables import fmt, json_number, render_table
 
 # The version of the JSON documents (``to_dict``, ``manual-backprop check --json``): raised when a field the
@@ -32,9 +34,15 @@ CONVENTIONS = (
     "both sides (several units on kinks) are excluded and counted",
 )
 
+# Grading a user's gradient: at a kink every slope between the one-sided derivatives is a subgradient.
+GRADING_CONVENTIONS = CONVENTIONS + (
+    "grading: where a unit sits exactly on its kink, either one-sided derivative is accepted (ReLU'(0) = 0 "
+    "or 1, leaky ReLU'(0) = 0.01 or 1), applied consistently; the notes say which one your code takes",
+)
 
-@dataclass(frozen=True)
-class ThreeWayReport:
+
+@dataclass(frozen=True, repr=False)
+class ThreeWayReport(display.Displayed):
     """Manual backprop, ``jax.grad`` and a finite-difference witness, compared pairwise per layer.
 
     ``manual_vs_jax``, ``manual_vs_fd``, ``jax_vs_fd`` are ``Comparison``s (the last two None in the
@@ -133,6 +141,9 @@ class ThreeWayReport:
         out.extend(self.notes)
         return "\n".join(out)
 
+    def display_table(self) -> display.Table:
+        return display.three_way_table(self)
+
     def headline(self) -> str:
         """The network, its output and its loss, in one line; a second line warns of exploding activations.
 
@@ -208,6 +219,8 @@ class CaseResult:
     diagnoses: tuple
     witnesses_agree: bool
     kinks_excluded: int
+    group: str = "task"  # "task": counts toward the verdict; "beyond": beyond the notebook's task
+    notes: tuple = ()  # one line each: a harmless in-place change, the other one-sided a'(0) at a kink
 
     @property
     def summary(self) -> str:
@@ -243,11 +256,13 @@ class CaseResult:
             "diagnoses": [d.to_dict() for d in self.diagnoses],
             "witnesses_agree": self.witnesses_agree,
             "kinks_excluded": self.kinks_excluded,
+            "group": self.group,
+            "notes": list(self.notes),
         }
 
 
-@dataclass(frozen=True)
-class BackwardReport:
+@dataclass(frozen=True, repr=False)
+class BackwardReport(display.Displayed):
     """``check_backward``'s grade of a user's backward pass: one ``CaseResult`` per case of the battery."""
 
     function: str
@@ -258,42 +273,60 @@ class BackwardReport:
     cases: tuple
     loss_source: str | None = None  # the header line when the loss was found in the user's code
     notes: tuple = ()  # one line each: the network globals set, a loss that fit no convention
-    conventions: tuple = CONVENTIONS
+    conventions: tuple = GRADING_CONVENTIONS
     story: object = None  # story.Story: the one diagnosis of the function, over all its failing cases
+    strict: bool = True  # every case counts; False: only the notebook's task ("task" cases) counts
+    context: tuple = ()  # header lines: what the function's own namespace said (list layout, kink)
+
+    @property
+    def counted(self) -> tuple:
+        """The cases that decide ``ok``: all of them when strict, else the notebook's task."""
+        return self.cases if self.strict else tuple(c for c in self.cases if c.group == "task")
+
+    @property
+    def beyond(self) -> tuple:
+        """The cases reported but not counted (beyond the notebook's task, when not strict)."""
+        return () if self.strict else tuple(c for c in self.cases if c.group != "task")
 
     @property
     def failing(self) -> tuple:
-        return tuple(case for case in self.cases if not case.ok)
+        return tuple(case for case in self.counted if not case.ok)
 
     @property
     def ok(self) -> bool:
         return not self.failing
 
     def to_dict(self) -> dict:
+        groups = {"task": [c.name for c in self.counted], "beyond": [c.name for c in self.beyond]}
         return dict(function=self.function, ok=self.ok, activation=self.activation, loss=self.loss,
-                    loss_source=self.loss_source, notes=list(self.notes),
-                    batch=self.batch, dtype=self.dtype,
+                    loss_source=self.loss_source, notes=list(self.notes), context=list(self.context),
+                    batch=self.batch, dtype=self.dtype, strict=self.strict, groups=groups,
                     diagnosis=None if self.story is None else self.story.to_dict(),
                     cases=[c.to_dict() for c in self.cases], conventions=list(self.conventions))  # fmt: skip
 
     def __str__(self) -> str:
-        lines = [("case", "sizes", "verdict", "first wrong layer", "diagnosis")]
-        for c in self.cases:
-            lines.append(
-                (
-                    c.name,
-                    "-".join(map(str, c.sizes)),
-                    "ok" if c.ok else "FAIL",
-                    "-" if c.first_wrong_layer is None else str(c.first_wrong_layer),
-                    "" if c.ok else c.summary,
-                )
-            )
-        passed = sum(c.ok for c in self.cases)
+        def table(cases):
+            lines = [("case", "sizes", "verdict", "first wrong layer", "diagnosis")]
+            for c in cases:
+                lines.append((c.name, "-".join(map(str, c.sizes)), "ok" if c.ok else "FAIL",
+                              "-" if c.first_wrong_layer is None else str(c.first_wrong_layer),
+                              "" if c.ok else c.summary))  # fmt: skip
+            return render_table(lines)
+
+        counted, beyond = self.counted, self.beyond
+        passed = sum(c.ok for c in counted)
+        task = "" if self.strict else " of the notebook's task"
         head = (
-            f"{self.function}: {passed}/{len(self.cases)} cases pass "
+            f"{self.function}: {passed}/{len(counted)} cases{task} pass "
             f"({self.activation}, {self.loss}, batch {self.batch}, {self.dtype})"
         )
-        out = [head] + ([self.loss_source] if self.loss_source else []) + [render_table(lines)]
+        out = [head, parse_objective(self.loss).assumptions()]
+        out += ([self.loss_source] if self.loss_source else []) + list(self.context)
+        out.append(table(counted))
+        if beyond:
+            fine = sum(c.ok for c in beyond)
+            out += ["", f"beyond the notebook ({fine}/{len(beyond)} pass; not counted: strict grading counts "
+                    "them):", table(beyond)]
         if not all(c.witnesses_agree for c in self.cases):
             out.append(
                 "warning: jax and finite differences disagree on some case: the grade may be unreliable"
@@ -301,19 +334,30 @@ class BackwardReport:
         out += [f"note: {note}" for note in self.notes]
         return "\n".join(out)
 
+    def display_table(self) -> display.Table:
+        return display.backward_table(self)
+
     def summary_lines(self) -> list:
         """What follows the table: the first failing case (where, and what) and the verdict line."""
         failing = self.failing
+        beyond = [c for c in self.beyond if not c.ok]
         if not failing:
-            return [f"OK: {self.function} agrees with jax.grad on all {len(self.cases)} cases"]
+            what = (f"all {len(self.counted)} cases" if self.strict
+                    else f"the notebook's task ({len(self.counted)} cases)")
+            lines = [f"OK: {self.function} agrees with jax.grad on {what}"]
+            if beyond:
+                lines.append(f"beyond the notebook, {len(beyond)} of {len(self.beyond)} cases fail (not "
+                             f"counted); first: {beyond[0].name}: {beyond[0].summary}")
+            return lines
         first = failing[0]
         lines = [""]
         if self.story is not None:
-            told = len(self.story.cases)
+            told = len([name for name in self.story.cases if name in {c.name for c in failing}])
             where = f" (fits {told} of {len(failing)} failing cases)" if told else ""
             if told == len(failing):
                 where = f" (fits all {told} failing cases)"
             lines.append(f"diagnosis{where}: {self.story.text}")
+            lines += self.story.chain.lines() if getattr(self.story, "chain", None) is not None else []
         lines.append(f"first failing case: {first.name}")
         if first.error:
             lines.append(f"  {first.error}")
@@ -333,5 +377,5 @@ class BackwardReport:
                 lines.append(f"  ({below} tensors of lower layers fail too, each on its own: one of "
                              f"Omega_{k} and beta_{k} is right, so delta_{k} is; look at how each gradient "
                              "is formed)")
-        lines.append(f"FAIL: {len(failing)} of {len(self.cases)} cases fail")
+        lines.append(f"FAIL: {len(failing)} of {len(self.counted)} cases fail")
         return lines

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .chain_story import with_chain
 from .diagnose import Diagnosis, diagnose_tensor
 from .patterns import close, param_text, parametric_fits, tensor_candidates, zeros_story
+from .tables import option
 from .tolerances import MIN_SUPPORT, param_rtol, tolerance_for
 from .validate import as_gradient_array
 
@@ -52,9 +54,11 @@ class Story:
     text: str  # as it reads on the first failing case
     cases: tuple
     texts: tuple = ()  # (case name, text) where the words name each case's own layers
+    chain: object = None  # chain.Chain: the first broken link, on the case that shows it best
 
     def to_dict(self) -> dict:
-        return {"codes": list(self.codes), "text": self.text, "cases": list(self.cases)}
+        return {"codes": list(self.codes), "text": self.text, "cases": list(self.cases),
+                "chain": None if self.chain is None else self.chain.to_dict()}
 
 
 def _near(a, b, dtype) -> bool:
@@ -242,7 +246,7 @@ def _network(seen: Seen) -> bytes:
     return b"".join(np.ascontiguousarray(a).tobytes() for part in seen.expected for a in part)
 
 
-def _convention(value: list, c: float, loss: str):
+def _convention(value: list, c: float, loss: str, hints: str = "python"):
     """The other least-squares convention: exactly c x the right gradient at every tensor of every case."""
     if (loss, c) not in (("least_squares", 2.0), ("sum_of_squares", 0.5)):
         return None
@@ -250,15 +254,16 @@ def _convention(value: list, c: float, loss: str):
                for r, e in zip(s.result[p], s.expected[p], strict=True)):  # fmt: skip
         return None
     if c == 2.0:
+        hint = option("loss", "sum_of_squares", hints)
         return ("loss_convention",), ("this is the gradient of sum((out - y)^2), the published notebook's "
-                                      "loss; grade with --loss sum_of_squares")  # fmt: skip
-    return ("loss_convention",), ("this is the gradient of 0.5 sum((out - y)^2); grade with --loss "
-                                  "least_squares")  # fmt: skip
+                                      f"loss; grade with {hint}")  # fmt: skip
+    return ("loss_convention",), ("this is the gradient of 0.5 sum((out - y)^2); grade with "
+                                  f"{option('loss', 'least_squares', hints)}")  # fmt: skip
 
 
-def _value_story(value: list, loss: str):
+def _value_story(value: list, loss: str, hints: str = "python"):
     for c in (2.0, 0.5):  # the other least-squares convention, before "dL/d(output) of another loss"
-        found = _convention(value, c, loss)
+        found = _convention(value, c, loss, hints)
         if found:
             return found
     per_case = [(_case_fits(s)[0], s) for s in value]
@@ -362,8 +367,9 @@ def _fallback(value: list, loss: str) -> tuple:
     )
 
 
-def tell(seen: list, loss: str) -> Story | None:
-    """The story of a graded function from its calls in order (``Seen``), or None when nothing failed."""
+def tell(seen: list, loss: str, hints: str = "python", function=None, examples=()) -> Story | None:
+    """The story of a graded function (``function``) from its calls in order (``Seen``), or None;
+    ``examples``: its batch-1 calls on one example of a batch case (``Seen``), for the chain."""
     failing = [s for s in seen if s.error_kind in ("exception", "structure")
                or (s.comparison is not None and not s.comparison.ok)]  # fmt: skip
     if not failing:
@@ -371,12 +377,14 @@ def tell(seen: list, loss: str) -> Story | None:
     found, explained = _function_level(seen, failing), failing
     value = [s for s in failing if s.comparison is not None and s.ctx is not None]
     if found is None and value:  # cases that raised keep their own message
-        found, explained = zeros_story(value) or _value_story(value, loss) or _fallback(value, loss), value
+        found = zeros_story(value) or _value_story(value, loss, hints) or _fallback(value, loss)
+        explained = value
     if found is None:
         return None
     codes, text, per = found if len(found) == 3 else (*found, {})
     explained = explained if codes[0] not in ("not_sure", "unknown") else []
-    return Story(codes, text, tuple(s.name for s in explained), tuple(per.items()))
+    text, chain = with_chain(codes, text, value + list(examples), loss, function, failing, explained or value)
+    return Story(codes, text, tuple(s.name for s in explained), tuple(per.items()), chain)
 
 
 def attach(results: tuple, story: Story | None) -> tuple:

@@ -44,3 +44,9 @@ class RowsVerdict:
     @property
     def failing(self) -> tuple:
         return tuple(row for row in self.rows if not row.ok)
+
+
+def option(name: str, value: str, hints: str = "python") -> str:
+    """An option as the caller writes it: ``loss="sum_of_squares"`` from Python, ``--loss sum_of_squares``
+    on the command line."""
+    return f"--{name.replace('_', '-')} {value}" if hints == "cli" else f'{name}="{value}"'

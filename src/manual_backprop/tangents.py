@@ -17,6 +17,7 @@ from numpy.typing import ArrayLike
 from ._types import Arrays, Gradients, Parameters
 from .activations import Activation, get_activation
 from .validate import (
+    LOSSES,
     as_real_array,
     check_finite,
     check_loss_name,
@@ -73,6 +74,9 @@ def check_problem(
     """``(weights, biases, x, target, act, loss, dtype)``: all checked; the target (D_o, N), one-hot for
     class indices."""
     loss = check_loss_name(loss)
+    if loss not in LOSSES:
+        raise ValueError(f"loss {loss!r}: the derivatives beyond the gradient take a plain loss ("
+                         f"{', '.join(LOSSES)}), without an output activation, mean or l2")
     weights, biases, x, act, dtype = check_network(all_weights, all_biases, net_input, activation)
     target = check_target(y, loss, weights[-1].shape[0], x.shape[1], dtype)
     return weights, biases, x, target, act, loss, dtype

@@ -14,7 +14,7 @@ from numpy.typing import ArrayLike
 
 from ._types import Parameters
 from .activations import get_activation
-from .backprop import backward, forward
+from .backprop import add_l2, backward, forward
 from .compare import Comparison, compare_gradients, compare_pairs
 from .derivative_check import DERIVATIVES, DerivativeReport, check_derivative
 from .directional import _directional
@@ -27,7 +27,8 @@ from .fd_limits import (
     per_perturbation_bytes,
 )
 from .fd_witness import FdWitness, fd_witness
-from .losses import loss_gradient, loss_terms
+from .losses import l2_penalty, loss_gradient, loss_terms
+from .objective import objective_name
 from .report import ThreeWayReport
 from .taylor import _taylor
 from .tolerances import (
@@ -88,6 +89,9 @@ def three_way_check(
     fd_budget: float = FD_BUDGET,
     derivative: str = "gradient",
     vector: object = None,
+    output_activation: str | None = None,
+    reduction: str = "sum",
+    l2: float = 0.0,
 ) -> ThreeWayReport | DerivativeReport:
     """Manual vs JAX, manual vs finite differences, JAX vs finite differences, per layer and tensor.
 
@@ -101,7 +105,11 @@ def three_way_check(
     ``derivative``: "gradient" (this check), or one of ``derivative_check.DERIVATIVES`` ("jvp", "hvp",
     "ggn", "per_example", "input"): the same three witnesses for that derivative (central differences with
     the kink rule; ``vector`` the tangent or v, random from ``rng`` when None), as a ``DerivativeReport``.
+
+    ``output_activation``, ``reduction`` ("sum" or "mean" over the batch) and ``l2`` (a penalty
+    (l2 / 2) sum ||Omega_k||^2) describe objectives other than the notebook's (see ``objective``).
     """
+    loss = objective_name(loss, output_activation, reduction, l2)
     if derivative != "gradient":
         if not isinstance(derivative, str) or derivative not in DERIVATIVES:
             raise ValueError(f"unknown derivative {derivative!r}; choose one of gradient, "
@@ -155,11 +163,12 @@ def three_way_check(
     with np.errstate(over="ignore", invalid="ignore"):
         forward_pass = forward(weights, biases, x, act)
         net_output, all_f, all_h = forward_pass
-        loss_value = float(loss_terms(loss, net_output, target).sum())
+        loss_value = float(loss_terms(loss, net_output, target).sum()) + l2_penalty(loss, weights)
     check_forward_finite(all_f, loss_value)
     dl_df_last = loss_gradient(loss, net_output, target)
     with np.errstate(over="ignore", invalid="ignore"):
         manual = backward(weights, all_f, all_h, dl_df_last, act)
+        add_l2(manual, loss, weights)
     check_gradient_finite(*manual)
     oracle = gradients_of_checked(weights, biases, x, target, activation=activation, loss=loss)
     allowance = None

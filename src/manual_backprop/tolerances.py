@@ -332,8 +332,36 @@ def param_rtol(dtype) -> float:
 # Independent entries that must agree before a parametric pattern (one number read off the data) is claimed:
 # one entry fixes the parameter, so a claim needs one more; a fixed pattern (no parameter) needs one.
 MIN_SUPPORT = 2
+# A reference entry below this fraction of a leaf's largest value (the user's or the reference's) supports
+# no claim about a user's gradient: a finite difference of a zero gradient is rounding noise (~1e-11).
+SUPPORT_RTOL = 1e-8
 
 # The per-example witness differences each example's loss along every parameter: its cost is that of a full
 # central-difference gradient (fd_limits.fd_cost), paid by a slower per-column path (measured: about 0.5 s
 # per 1e9 multiply-adds on 2 cores). Past this, about a minute, the check is refused with the estimate.
 PER_EXAMPLE_FD_MAX_COST = 1e11
+
+
+# ------------------------------------------------------------------ any user's gradient (user_fd, user_check)
+# Central differences of a user's loss at the step s = cbrt(eps) max(1, |theta|) (fd_limits.default_step),
+# repeated at s x USER_FD_SHRINK: a smooth loss's quotient moves by O(s^2) between the two (and the gap of the
+# one-sided quotients shrinks 4x with the step), while a kink within reach moves it by O(1): the entry is
+# not smooth there. Such an entry is retried at s x USER_FD_SHRINK^2, and is excluded if that moves it too.
+USER_FD_SHRINK = 0.25
+# Rounding of a difference quotient of a loss we cannot see inside: each evaluation errs by a few ulps of
+# its magnitude per operation; 64 ulps of max |L| per evaluation, as derivative_fd.ROUNDING_ULPS measured.
+USER_FD_ULPS = 64.0
+# The coordinate sweep costs 4 evaluations per parameter: past this many seconds (estimated from timed
+# evaluations) the check differences along USER_FD_DIRECTIONS directions per leaf instead, and says so.
+USER_FD_SECONDS = 20.0
+# A loss that runs under jax.vmap is differenced in batches only when the loop would take longer than this:
+# compiling the batched loss costs about 0.3 s on 2 cores, more than a short loop saves.
+USER_FD_BATCH_SECONDS = 1.0
+USER_FD_DIRECTIONS = 2
+# jax_loss_fn (or loss_fn run on JAX arrays) is the same function as loss_fn only if their values agree:
+# both are float64 evaluations of one formula, good to ~1e-13 relative; float32 losses to ~1e-6. A
+# different function (a missing term, another mean) differs at the first digits.
+LOSS_MATCH_RTOL = {"float64": 1e-8, "float32": 1e-4}
+# A factor c across a leaf is read as 1/N (a mean where the loss sums) or N (the reverse) for N up to this:
+# batch sizes and counts; a larger integer is more likely a scale of the data than a reduction.
+MAX_N = 100_000

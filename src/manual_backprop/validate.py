@@ -15,11 +15,12 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._types import Array, Parameters
+from .objective import BASE_LOSSES, parse_objective
 from .tolerances import TARGET_SUM_ATOL
 
 SUPPORTED_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 
-LOSSES = ("least_squares", "sum_of_squares", "binary_cross_entropy", "softmax_cross_entropy")
+LOSSES = BASE_LOSSES  # the loss's name may carry conventions too: "least_squares, output sigmoid, mean"
 
 
 def detached(value):
@@ -253,7 +254,10 @@ def check_columns(value, name: str, rows: int, dtype: np.dtype, columns: int | N
         )
     if array.shape[0] != rows or (columns is not None and array.shape[1] != columns):
         expected = f"({rows}, {columns if columns is not None else 'N'})"
-        raise ValueError(f"{name} has shape {array.shape}, expected {expected}")
+        rows_are_examples = array.shape[1] == rows and (columns is None or array.shape[0] == columns)
+        hint = (f": it looks like one row per example (N, {rows}); this project takes one column per "
+                f"example, as the book does: pass {name}.T") if rows_are_examples else ""
+        raise ValueError(f"{name} has shape {array.shape}, expected {expected}{hint}")
     if array.shape[1] == 0:
         raise ValueError(f"{name} has shape {array.shape}: the batch needs at least one column")
     check_finite(array, name)
@@ -261,9 +265,10 @@ def check_columns(value, name: str, rows: int, dtype: np.dtype, columns: int | N
 
 
 def check_loss_name(loss) -> str:
-    if not isinstance(loss, str) or loss not in LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
-    return loss
+    """The loss's name, with the conventions it may carry checked (see ``objective``)."""
+    if isinstance(loss, str) and loss in LOSSES:
+        return loss
+    return parse_objective(loss).name()
 
 
 def check_target(y, loss: str, rows: int, columns: int, dtype: np.dtype) -> np.ndarray:
@@ -274,7 +279,7 @@ def check_target(y, loss: str, rows: int, columns: int, dtype: np.dtype) -> np.n
     - softmax_cross_entropy: integer class indices of shape (N,), returned one-hot, or a (D_o, N) array
       whose columns are probability vectors (one-hot included).
     """
-    loss = check_loss_name(loss)
+    loss = parse_objective(check_loss_name(loss)).base
     if loss == "softmax_cross_entropy" and np.ndim(y) == 1:
         labels = np.asarray(y)
         if labels.dtype.kind not in "iu":

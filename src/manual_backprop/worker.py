@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dis
 import hashlib
+import inspect
 import os
 import resource
 import socket
@@ -77,7 +78,17 @@ def _function_entry(name: str, function) -> dict:
     except Exception:  # noqa: BLE001 (a callable whose code cannot be read: it reads none we know of)
         read, used = [], []
     return {"kind": "function", "name": name, "qualname": qualname if isinstance(qualname, str) else name,
-            "globals": read, "frameworks": used}
+            "globals": read, "frameworks": used, "source": _source(function)}
+
+
+def _source(function) -> list | None:
+    """``[lines, first line number, file name]`` of the function's source (for the chain's likely line)."""
+    try:
+        lines, start = inspect.getsourcelines(function)
+        filename = os.path.basename(function.__code__.co_filename)
+    except Exception:  # noqa: BLE001 (a builtin, a lambda typed at a prompt, a user object)
+        return None
+    return [lines, start, filename] if sum(map(len, lines)) < 200_000 else None
 
 
 def describe_namespace(namespace: dict, arrays: list) -> dict:

@@ -25,7 +25,16 @@ import jax.numpy as jnp
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .jax_network import _as_real, _check_activation, _check_finite, _loss, _network_output, _prepare, _x64
+from .jax_network import (
+    LOSSES,
+    _as_real,
+    _check_activation,
+    _check_finite,
+    _loss,
+    _network_output,
+    _prepare,
+    _x64,
+)
 
 Parameters = Sequence[ArrayLike]  # all_weights or all_biases: one array per layer
 Gradients = tuple[list[np.ndarray], list[np.ndarray]]  # (all_dl_dweights, all_dl_dbiases)
@@ -33,6 +42,8 @@ Gradients = tuple[list[np.ndarray], list[np.ndarray]]  # (all_dl_dweights, all_d
 
 def _output_loss(z, y, loss):
     """The loss of an output ``z`` (D_o, N) against a target (D_o, N), summed over the columns."""
+    if loss not in LOSSES:
+        raise ValueError(f"loss {loss!r}: the derivatives beyond the gradient take a plain loss")
     if loss == "least_squares":
         return 0.5 * jnp.sum((z - y) ** 2)
     if loss == "sum_of_squares":

@@ -50,8 +50,43 @@ def _network_output(params, net_input, activation):
     return h
 
 
+def objective(loss: str):
+    """(base loss, output activation or None, mean over the batch, l2) of a loss's name such as
+    "least_squares, output sigmoid, mean, l2 0.01" (read here again: the oracle borrows nothing)."""
+    base, *parts = [part.strip() for part in str(loss).split(",")]
+    output, mean, l2 = None, False, 0.0
+    for part in parts:
+        words = part.split()
+        if words[:1] == ["output"] and len(words) == 2 and words[1] in ACTIVATIONS:
+            output = words[1]
+        elif words == ["mean"] or words == ["sum"]:
+            mean = words == ["mean"]
+        elif words[:1] == ["l2"] and len(words) == 2:
+            l2 = float(words[1])
+        else:
+            raise ValueError(f"loss {loss!r}: cannot read {part!r}")
+    if base not in LOSSES:
+        raise ValueError(f"unknown loss {base!r}; choose one of {', '.join(LOSSES)}")
+    return base, output, mean, l2
+
+
+def _objective_of(z, y, weights, loss, base_loss):
+    """The loss's conventions around its base loss of the output z: L = scale * base(a(z), y) + penalty."""
+    base, output, mean, l2 = objective(loss)
+    value = base_loss(ACTIVATIONS[output](z) if output else z, y, base)
+    if mean:
+        value = value / z.shape[1]
+    if l2:
+        value = value + 0.5 * l2 * sum(jnp.sum(omega * omega) for omega in weights)
+    return value
+
+
 def _loss(params, net_input, y, activation, loss):
     z = _network_output(params, net_input, activation)
+    return _objective_of(z, y, params[0], loss, _base_loss)
+
+
+def _base_loss(z, y, loss):
     if loss == "least_squares":
         return 0.5 * jnp.sum((z - y) ** 2)
     if loss == "sum_of_squares":  # the published notebook's: no 1/2
@@ -100,6 +135,11 @@ def _padded_loss(params, x, y, rows, last, activation, loss):
         return jnp.where(k < last, a(f), jnp.where(k == last, f, h)), None
 
     z, _ = jax.lax.scan(layer, x, (weights, biases, jnp.arange(weights.shape[0])))
+    return _objective_of(z, (y, rows), [weights], loss, _padded_base_loss)
+
+
+def _padded_base_loss(z, y_rows, loss):
+    y, rows = y_rows
     if loss == "least_squares":
         return 0.5 * jnp.sum(jnp.where(rows, (z - y) ** 2, 0))
     if loss == "sum_of_squares":
@@ -221,8 +261,7 @@ def _prepare(all_weights, all_biases, net_input, y=_NO_TARGET, loss="least_squar
         return weights, biases, x, None, dtype
     if y is None:
         raise TypeError("y must be an array of targets (D_o, N), or class indices (N,) for softmax, got None")
-    if loss not in LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+    loss = objective(loss)[0]
     columns = x.shape[1]
     if loss == "softmax_cross_entropy" and np.ndim(y) == 1:
         labels = np.asarray(y)

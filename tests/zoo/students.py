@@ -393,7 +393,7 @@ def half_at_zero_by_hand(all_weights, all_biases, all_f, all_h, y):
     return dW, dB
 
 
-@student("kink_convention", case="exact kinks", layer=1)
+@student()  # ReLU'(0) = 1 at a kink: the other one-sided derivative, a valid subgradient (a note)
 def mask_greater_equal(all_weights, all_biases, all_f, all_h, y):
     K = len(all_weights) - 1
     all_dl_dweights = [None] * (K + 1)
