@@ -274,6 +274,8 @@ class Session:
         handle.start()
         try:
             handle.namespace = _namespace(handle)
+            if isinstance(handle.namespace.get("__file__"), str) and submission:  # the user's, not the copy's
+                handle.namespace["__file__"] = os.path.abspath(submission)
             handle.notebook = _notebook(handle, shown, handle.namespace)
         except (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError) as exc:
             handle.close()

@@ -96,7 +96,7 @@ def describe_namespace(namespace: dict, arrays: list) -> dict:
     value (``kind`` "value": numbers, strings, arrays and lists of them) the submission defines."""
     entries: dict = {}
     for name, value in list(namespace.items()):
-        if not isinstance(name, str) or name.startswith("__"):
+        if not isinstance(name, str) or (name.startswith("__") and name not in ("__file__", "__name__")):
             continue
         if isinstance(value, (type, types.ModuleType)):
             continue
