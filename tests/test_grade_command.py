@@ -83,7 +83,7 @@ def test_usage_errors_exit_2_with_one_line(tmp_path):
 
 def test_ctrl_c_keeps_the_finished_rows_and_says_how_many_are_missing(tmp_path):
     write_notebook(tmp_path / "right.ipynb", published_cells())
-    mark = f"linger-{tmp_path.name}"
+    mark = f"linger-{os.getpid()}-{time.time_ns()}"
     (tmp_path / "slow.py").write_text(
         "import os, sys, time\n"
         "def backward_pass(w, b, f, h, y):\n"

@@ -83,7 +83,7 @@ def check(tmp_path: Path, *args: str, bound: float = 90.0, files: dict | None = 
     assert len(lines) == 1, result.stdout[:2000] + result.stderr[-2000:]
     document = json.loads(lines[0])
     time.sleep(0.2)
-    assert not _leftovers(tmp_path.name), "a process of the submission outlived the grading"
+    assert not _leftovers(str(tmp_path)), "a process of the submission outlived the grading"
     assert _snapshot(tmp_path) == before, "a file outside the worker's folder changed"
     assert document["ok"] is (result.returncode == 0)
     return result.returncode, document, result.stderr
@@ -119,7 +119,7 @@ def test_patching_numpy_the_oracle_the_report_and_builtins_cannot_pass_a_wrong_g
 
 
 def test_exit_codes_and_json_cannot_be_forged(tmp_path):
-    mark = tmp_path.name
+    mark = str(tmp_path)
     spec = _student(tmp_path, f"""\
         import atexit, posix
         def backward_pass(all_weights, all_biases, all_f, all_h, y):
@@ -359,3 +359,27 @@ def test_under_the_sandbox_files_outside_and_the_network_are_out_of_reach(tmp_pa
     code, document, _ = check(tmp_path, "--backward", spec, "--sandbox",
                               files={"grades.csv": "student,grade\n"})
     assert code == 1 and document["ok"] is False  # and check() found no file changed
+
+
+def test_ctrl_c_during_a_check_leaves_no_process_of_the_submission(tmp_path):
+    import signal
+
+    mark = str(tmp_path / "linger")  # the command's own command line holds tmp_path
+    spec = _student(tmp_path, f"""\
+        def backward_pass(all_weights, all_biases, all_f, all_h, y):
+            _linger({str(tmp_path / "linger")!r})
+            time.sleep(120)
+        """)
+    env = dict(os.environ, PYTHONPATH=str(SRC))
+    process = subprocess.Popen([sys.executable, "-m", "manual_backprop", "check", "--backward", spec,
+                                "--timeout", "100"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not _leftovers(mark):
+        time.sleep(0.2)
+    assert _leftovers(mark), "the submission never started"
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130 and "interrupted" in err
+    time.sleep(0.5)
+    assert not _leftovers(mark)

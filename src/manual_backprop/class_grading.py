@@ -316,11 +316,12 @@ def run_class(args, out=None) -> int:
     threads = [threading.Thread(target=_job, args=job, daemon=True) for _ in range(jobs)]
     interrupted = False
     try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(0.2)
+        with _own_ctrl_c():
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                while thread.is_alive():
+                    thread.join(0.2)
     except KeyboardInterrupt:
         interrupted = True
         stopping.set()
@@ -349,6 +350,23 @@ def _bar(total: int):
         terminal = False
     return tqdm(total=total, desc="grading", unit="submission", file=sys.stderr, disable=not terminal,
                 dynamic_ncols=True, leave=False)
+
+
+@contextlib.contextmanager
+def _own_ctrl_c():
+    """Ctrl-C is a KeyboardInterrupt here, not the command's exit at once (``interrupt.py``): this process
+    only waits for its grading processes, so it can stop them and print the rows finished."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is signal.SIG_IGN):  # a background job: Ctrl-C is not ours
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    previous_fd = signal.set_wakeup_fd(-1)  # the command's watcher is not woken
+    try:
+        yield
+    finally:
+        signal.set_wakeup_fd(previous_fd)
+        signal.signal(signal.SIGINT, previous)
 
 
 def _stop_children(running: list) -> None:

@@ -259,10 +259,17 @@ class Session:
         self.submissions: list[_Submission] = []
 
     def __enter__(self) -> Session:
+        from .interrupt import ON_STOP  # Ctrl-C ends the command at once: the workers with it
+
+        ON_STOP.append(self.close)
         return self
 
     def __exit__(self, *exc) -> None:
+        from .interrupt import ON_STOP
+
         self.close()
+        if self.close in ON_STOP:
+            ON_STOP.remove(self.close)
 
     def close(self) -> None:
         for submission in self.submissions:
