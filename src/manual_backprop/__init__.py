@@ -86,6 +86,11 @@ from .vjp_check import check_vjp  # noqa: E402
 
 __all__ += ["GradientReport", "assert_gradient_correct", "check_gradient", "check_loss_and_grad", "check_vjp"]
 
+# Grading code one does not trust: the graded code runs in a worker process (see docs/untrusted-code.md).
+from .class_grading import grade_file, grade_notebook  # noqa: E402
+
+__all__ += ["grade_file", "grade_notebook"]
+
 
 def __getattr__(name: str) -> str:
     if name == "__version__":  # read from the installed metadata (pyproject's version) on first access only

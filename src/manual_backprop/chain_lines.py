@@ -21,8 +21,11 @@ _TOP = re.compile(r"all_[fh]\[\s*(-1|K|K\s*\+\s*1|len)|loss|output")
 
 def _source(function):
     try:
-        lines, start = inspect.getsourcelines(function)
-        filename = function.__code__.co_filename
+        if hasattr(type(function), "source_lines"):  # a function in a worker (isolation.RemoteFunction)
+            lines, start, filename = function.source_lines()
+        else:
+            lines, start = inspect.getsourcelines(function)
+            filename = function.__code__.co_filename
         tree = ast.parse(textwrap.dedent("".join(lines)))
     except (OSError, TypeError, AttributeError, SyntaxError, IndentationError):
         return None

@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action=_Version, nargs=0, help="show the version and exit")
-    commands = parser.add_subparsers(dest="command", metavar="check")
+    commands = parser.add_subparsers(dest="command", metavar="{check,grade}")
     check = commands.add_parser(
         "check",
         help="check manual backprop (or your own backward pass) against jax.grad and finite differences",
@@ -144,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--timeout", type=positive_float, metavar="SECONDS",
                        help="time limit per call of your code, and per notebook cell (30)")
     check.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    from .class_grading import add_grade_parser, add_worker_options
+
+    add_worker_options(check, positive_float)  # --memory, --sandbox
+    add_grade_parser(commands, positive_int, positive_float)
     check.add_argument(
         "--verbose", action="store_true", help="notebook-style side-by-side arrays; tracebacks on errors"
     )
@@ -351,6 +355,9 @@ def main(argv: list[str] | None = None) -> int:
     """The command; its exit code (``EXIT_CODES``). Ctrl-C: 130 and one line. As the program (``argv``
     None) it owns SIGINT from its first line; called with ``argv`` (a test, a notebook) it leaves SIGINT
     alone, so that interrupting a Jupyter kernel does not end the kernel."""
+    from .isolation import drop_current_folder  # as ``python -P``: a local oracle.py is not ours
+
+    drop_current_folder()
     if argv is not None:
         return run_interruptibly(lambda: _main(list(argv)), own_sigint=False)
     return run_interruptibly(lambda: _main(sys.argv[1:]))
@@ -366,10 +373,14 @@ def _main(argv: list[str]) -> int:
         exc.parser.print_usage(sys.stderr)
         command = next((word for word in argv if word in exc.commands), "check")
         return _usage_error(f"{exc}{option_hint(parser, argv)}", "--json" in argv, command, exc.parser.prog)
-    if args.command != "check":
+    if args.command not in ("check", "grade"):
         parser.print_help(sys.stderr)
         return 2
     try:
+        if args.command == "grade":
+            from .class_grading import run_class
+
+            return run_class(args, sys.stdout)
         if args.gradient or args.vjp or args.params or args.inputs:
             from .user_cli import run_user_check
 

@@ -15,9 +15,10 @@ from typing import TextIO
 import numpy as np
 
 from .battery import BATTERY
+from .isolation import Session, session_options
 from .jax_cache import use_compilation_cache
 from .limits import GIB, memory_estimate, memory_limit
-from .loading import FORWARD_ARGUMENTS, Loaded, load, load_notebook
+from .loading import FORWARD_ARGUMENTS, Loaded
 from .report import SCHEMA_VERSION
 from .usercode import DEFAULT_TIMEOUT
 
@@ -85,23 +86,29 @@ def _check_batch(batch: int) -> None:
 
 
 def run_grading(args: argparse.Namespace, out: TextIO) -> int:
-    """Grade what ``--backward``, ``--forward`` and ``--notebook`` name; print the sections; the exit code."""
+    """Grade what ``--backward``, ``--forward`` and ``--notebook`` name; print the sections; the exit code.
+    The graded code runs in worker processes (``isolation``), never in this one."""
     args.timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
     _check_batch(args.batch)
+    with Session(**session_options(args)) as session:
+        return _grade_all(args, out, session)
+
+
+def _grade_all(args: argparse.Namespace, out: TextIO, session: Session) -> int:
     sections: list[tuple[str, Loaded]] = []  # (role, loaded) in the order a pass computes: forward first
     missing: list[str] = []  # gradable functions the notebook does not define (a cell that raised?)
     if args.notebook:
-        found = load_notebook(args.notebook, tuple(SECTIONS), timeout=args.timeout)
+        found = session.load_notebook(args.notebook, tuple(SECTIONS), timeout=args.timeout)
         for name, role in (("compute_network_output", "forward"), ("backward_pass", "backward")):
             if name in found:
                 sections.append((role, found[name]))
             else:
                 missing.append(name)
     if args.forward:
-        sections.append(("forward", load(args.forward, option="--forward", arguments=FORWARD_ARGUMENTS,
-                                         timeout=args.timeout)))  # fmt: skip
+        sections.append(("forward", session.load(args.forward, option="--forward",
+                                                 arguments=FORWARD_ARGUMENTS, timeout=args.timeout)))
     if args.backward:
-        sections.append(("backward", load(args.backward, timeout=args.timeout)))
+        sections.append(("backward", session.load(args.backward, timeout=args.timeout)))
     use_compilation_cache()  # after loading: a file that fails to load is told at once, without JAX
     reports = [(role, loaded, _grade(args, loaded, role)) for role, loaded in sections]
     ok = all(report.ok for _, _, report in reports) and not missing

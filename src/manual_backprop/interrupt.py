@@ -29,6 +29,7 @@ GRACE = 0.3  # seconds the main thread's handler has before the watcher acts; th
 LINE = "manual-backprop: interrupted"
 EXIT_CODE = 130  # the shell's code for a process ended by SIGINT (128 + 2)
 _hard_exit = os._exit  # the real one: usercode.preserved_state replaces os._exit while user code runs
+ON_STOP: list[Callable[[], None]] = []  # called before the end: isolation stops its worker processes
 
 
 def run_interruptibly(command: Callable[[], int], *, own_sigint: bool = True) -> int:
@@ -78,6 +79,11 @@ def _stop(claimed: threading.Lock) -> None:
         os.write(2, (LINE + "\n").encode())
     except OSError:  # no stderr: the exit code says it
         pass
+    for stop in list(ON_STOP):
+        try:
+            stop()
+        except Exception:  # noqa: BLE001 (ending anyway)
+            pass
     _hard_exit(EXIT_CODE)
 
 

@@ -49,7 +49,7 @@ class Loaded:
     notebook: NotebookRun | None = None
 
 
-def _is_path(target: str) -> bool:
+def is_path(target: str) -> bool:
     return target.endswith((".py", ".ipynb")) or os.sep in target or os.path.exists(target)
 
 
@@ -58,7 +58,7 @@ def _import(target: str, option: str, timeout):
     # As `python file.py` and `python -m module` would: the file's folder (for its own imports) and the
     # current folder (for MODULE:NAME) come first on the import path while it loads.
     folders = [os.getcwd()]
-    is_file = _is_path(target)
+    is_file = is_path(target)
     if is_file:
         folders.insert(0, os.path.dirname(os.path.abspath(target)))
     what = f"{target}" if is_file else f"module {target!r}"
@@ -85,31 +85,38 @@ def _import(target: str, option: str, timeout):
             raise LoadError(f"{option}: {what} failed to import: {describe_exception(exc)}") from exc
 
 
-def load(spec: str, *, option: str = "--backward", arguments: tuple[str, ...] = BACKWARD_ARGUMENTS,
-         timeout: float | None = DEFAULT_TIMEOUT) -> Loaded:
-    """Load ``FILE.py:NAME``, ``MODULE:NAME`` or ``NOTEBOOK.ipynb:NAME``; LoadError naming ``option``.
-
-    The function must take the positional ``arguments`` (the notebook's five of ``backward_pass`` by
-    default; ``FORWARD_ARGUMENTS`` for ``compute_network_output``). ``timeout``: seconds for importing the
-    file (or per notebook cell).
-    """
+def parse_spec(spec, option: str = "--backward") -> tuple[str, str]:
+    """``(target, name)`` of ``FILE.py:NAME``, ``MODULE:NAME`` or ``NOTEBOOK.ipynb:NAME``; LoadError when it
+    is not of that form or names a file that does not exist. Runs nothing."""
     if not isinstance(spec, str):
         raise LoadError(f"{option}: expected FILE.py:NAME, MODULE:NAME or NOTEBOOK.ipynb:NAME, got {spec!r}")
     target, sep, name = spec.rpartition(":")
     if not sep or not target or not name:
         raise LoadError(f"{option} {spec!r}: expected FILE.py:NAME or MODULE:NAME (or NOTEBOOK.ipynb:NAME)")
-    if _is_path(target) and not os.path.isfile(target):
+    if is_path(target) and not os.path.isfile(target):
         raise LoadError(f"{option}: no such file {target!r}")
+    return target, name
+
+
+def load(spec: str, *, option: str = "--backward", arguments: tuple[str, ...] = BACKWARD_ARGUMENTS,
+         timeout: float | None = DEFAULT_TIMEOUT, **run_options) -> Loaded:
+    """Load ``FILE.py:NAME``, ``MODULE:NAME`` or ``NOTEBOOK.ipynb:NAME``; LoadError naming ``option``.
+
+    The function must take the positional ``arguments`` (the notebook's five of ``backward_pass`` by
+    default; ``FORWARD_ARGUMENTS`` for ``compute_network_output``). ``timeout``: seconds for importing the
+    file (or per notebook cell); ``run_options``: passed to ``run_notebook`` for a notebook.
+    """
+    target, name = parse_spec(spec, option)
     notebook = None
     if target.endswith(".ipynb"):
         kind = "notebook"
         try:
-            notebook = run_notebook(target, timeout=timeout)
+            notebook = run_notebook(target, timeout=timeout, **run_options)
         except ValueError as exc:
             raise LoadError(f"{option}: {exc}") from None
         namespace = notebook.namespace
     else:
-        kind = "file" if _is_path(target) else "module"
+        kind = "file" if is_path(target) else "module"
         namespace = vars(_import(target, option, timeout))
     function = namespace.get(name)
     if function is None:
@@ -124,11 +131,12 @@ def load(spec: str, *, option: str = "--backward", arguments: tuple[str, ...] = 
 
 
 def load_notebook(path, names=("compute_network_output", "backward_pass"), *, option: str = "--notebook",
-                  timeout: float | None = DEFAULT_TIMEOUT) -> dict:
+                  timeout: float | None = DEFAULT_TIMEOUT, **run_options) -> dict:
     """Run the notebook at ``path`` once and load each of ``names`` it defines: ``{name: Loaded}`` (the
-    names it does not define are left out; LoadError when it defines none of them or does not parse)."""
+    names it does not define are left out; LoadError when it defines none of them or does not parse).
+    ``run_options``: passed to ``run_notebook`` (``on_cell``, ``skip``)."""
     try:
-        notebook = run_notebook(path, timeout=timeout)
+        notebook = run_notebook(path, timeout=timeout, **run_options)
     except ValueError as exc:
         raise LoadError(f"{option}: {exc}") from None
     found = {}

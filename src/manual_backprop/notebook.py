@@ -154,11 +154,13 @@ def _matplotlib_quiet(uses_matplotlib: bool):
                 matplotlib.use(previous_backend, force=False)
 
 
-def run_notebook(path, *, timeout: float | None = DEFAULT_TIMEOUT) -> NotebookRun:
+def run_notebook(path, *, timeout: float | None = DEFAULT_TIMEOUT, on_cell=None, skip=None) -> NotebookRun:
     """Run the code cells of the notebook at ``path`` in one fresh namespace: a ``NotebookRun``.
 
     ``timeout``: seconds per cell (None: no limit); a cell past it is recorded as an error and the next one
-    runs. ValueError when the notebook cannot be read. Only ``KeyboardInterrupt`` gets out.
+    runs. ValueError when the notebook cannot be read. Only ``KeyboardInterrupt`` gets out. For the worker
+    (``worker.py``): ``on_cell(number)`` is called before each cell runs; ``skip``: ``{number: error}`` of
+    cells not to run, each recorded with its error (a cell that was stopped from outside).
     """
     path = os.path.abspath(os.fspath(path))
     notebook = read_notebook(path)
@@ -179,6 +181,11 @@ def run_notebook(path, *, timeout: float | None = DEFAULT_TIMEOUT) -> NotebookRu
                     skipped_cells += 1
                     continue
                 code_cells += 1
+                if skip and number in skip:
+                    errors.append(CellError(number, None, "", skip[number]))
+                    continue
+                if on_cell is not None:
+                    on_cell(number)
                 error = _run_cell(path, number, source, namespace, timeout)
                 if error is not None:
                     errors.append(error)

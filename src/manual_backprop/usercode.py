@@ -283,7 +283,12 @@ def call_user(function, args=(), *, timeout: float | None = DEFAULT_TIMEOUT, glo
       the function writes to stdout goes to stderr (``stdout_to_stderr``).
     - ``sys.exit`` is an "exit" result ("called sys.exit(3)"); an exception a "raised" one with its type,
       message and the user's line, even if its ``__str__`` raises. ``KeyboardInterrupt`` is re-raised.
+    - a proxy of a function loaded in a worker process (``isolation.RemoteFunction``) is called there,
+      with the time limit enforced from outside; a worker that dies is a "crash" result.
     """
+    remote = getattr(type(function), "_call_remote", None)
+    if remote is not None:  # a function of a submission loaded in a worker (``isolation.RemoteFunction``)
+        return remote(function, args, timeout=timeout, globals_to_set=globals_to_set)
     set_names: tuple[str, ...] = ()
     try:
         with contextlib.ExitStack() as stack:
