@@ -54,7 +54,7 @@ from manual_backprop import (  # noqa: E402
     random_network,
     udl_network,
 )
-from manual_backprop.fd_limits import fd_cost  # noqa: E402  (the cost model the check itself uses)
+from manual_backprop.fd.fd_limits import fd_cost  # noqa: E402  (the cost model the check itself uses)
 from timing import time_round_robin  # noqa: E402  (shared with cold.py)
 
 NOTEBOOK_STEP = 1e-6  # the notebook's delta_fd
@@ -162,7 +162,7 @@ def _matmul_bound(case: Case):
 
 
 def _directional(case: Case):
-    from manual_backprop.directional import directional_check
+    from manual_backprop.fd.directional import directional_check
 
     gradients = manual_gradients(*case.args)
     return lambda: directional_check(*case.args, gradients)
@@ -211,7 +211,7 @@ def method_callable(method: str, case: Case):
         try:
             return _directional(case)
         except ImportError:
-            return "pending: manual_backprop.directional not available"
+            return "pending: manual_backprop.fd.directional not available"
     if method == "forward_pass":
         return lambda: compute_network_output(case.net_input, case.all_weights, case.all_biases)
     if method == "matmul_bound":
@@ -306,9 +306,9 @@ def check_timings(quick: bool) -> dict:
     """three_way_check of the notebook network (warm), and the cold `manual-backprop check` process."""
     out = {}
     try:
-        from manual_backprop.three_way import three_way_check
+        from manual_backprop.checks.three_way import three_way_check
     except ImportError:
-        return {"pending": "manual_backprop.three_way not available"}
+        return {"pending": "manual_backprop.checks.three_way not available"}
     case = notebook_case()
     stats = time_round_robin({"three_way_check": lambda: three_way_check(*case.args)},
                              block=0.02 if quick else 0.05, min_repeats=7, budget=0.5 if quick else 2.0)

@@ -29,10 +29,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # The command as it was before the worker: the notebook run in the grading process itself, then graded.
 IN_PROCESS = """\
 import sys
-from manual_backprop.class_grading import _options
-from manual_backprop.grading_cli import SECTIONS, _grade
-from manual_backprop.jax_cache import use_compilation_cache
-from manual_backprop.loading import load_notebook
+from manual_backprop.cli.class_grading import _options
+from manual_backprop.cli.grading_cli import SECTIONS, _grade
+from manual_backprop.grading.jax_cache import use_compilation_cache
+from manual_backprop.grading.loading import load_notebook
 found = load_notebook(sys.argv[1], tuple(SECTIONS))
 use_compilation_cache()
 for name, loaded in found.items():
@@ -48,8 +48,8 @@ def _notebook(folder: Path) -> Path:
 
 
 def _grade_in_process(path, args):
-    from manual_backprop.grading_cli import SECTIONS, _grade
-    from manual_backprop.loading import load_notebook
+    from manual_backprop.cli.grading_cli import SECTIONS, _grade
+    from manual_backprop.grading.loading import load_notebook
 
     found = load_notebook(path, tuple(SECTIONS), timeout=args.timeout)
     return [_grade(args, loaded, "forward" if name == "compute_network_output" else "backward")
@@ -57,8 +57,8 @@ def _grade_in_process(path, args):
 
 
 def _grade_in_worker(path, args):
-    from manual_backprop.grading_cli import SECTIONS, _grade
-    from manual_backprop.isolation import Session
+    from manual_backprop.cli.grading_cli import SECTIONS, _grade
+    from manual_backprop.grading.isolation import Session
 
     with Session(echo=None) as session:
         found = session.load_notebook(path, tuple(SECTIONS), timeout=args.timeout)
@@ -67,7 +67,7 @@ def _grade_in_worker(path, args):
 
 
 def warm(path, repeats: int) -> dict:
-    from manual_backprop.class_grading import _options
+    from manual_backprop.cli.class_grading import _options
 
     args = _options(timeout=30)
     for grade in (_grade_in_process, _grade_in_worker):  # compile, import, fill caches

@@ -175,7 +175,7 @@ def main(argv=None) -> int:
 def large_net(repeats: int) -> dict:
     """The directional fallback: a 784-256-10 net (203,530 parameters), the NumPy loss."""
     from manual_backprop import check_gradient
-    from manual_backprop.user_fd import sweep_seconds
+    from manual_backprop.fd.user_fd import sweep_seconds
 
     rng = np.random.default_rng(1)
     params = {"W1": 0.05 * rng.standard_normal((784, 256)), "b1": 0.1 * rng.standard_normal(256),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
@@ -11,6 +14,10 @@ settings.register_profile(
     "ci", derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile("ci")
+
+# The tests' shared material (zoo/, published_style, template_generations, the helpers) lives here, beside
+# the folders that mirror the package's subpackages: importable from every one of them.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 SEED = 20240607
 

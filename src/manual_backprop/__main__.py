@@ -1,4 +1,4 @@
-"""``python -m manual_backprop``: the command line (see ``manual_backprop.cli``)."""
+"""``python -m manual_backprop``: the command line (see ``manual_backprop.cli.command``)."""
 
 import os
 import sys
@@ -7,7 +7,7 @@ import sys
 # local oracle.py or numpy.py cannot stand in for ours.
 sys.path[:] = [p for p in sys.path if p not in ("", ".", os.getcwd())]
 
-from .cli import main  # noqa: E402
+from .cli.command import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -3,8 +3,6 @@
 Conventions (the notebook's): column vectors; ``all_weights[k]`` is Omega_k of shape (D_{k+1}, D_k),
 ``all_biases[k]`` is beta_k of shape (D_{k+1}, 1); ``net_input`` is (D_i, N) and ``y`` is (D_o, N), one
 column per example. Nothing here writes into an array it is given: a conversion makes a new array.
-Also here: what a user's backward pass returned, as an array (``as_gradient_array``, which never raises:
-a comparison turns its message into a failing row).
 """
 
 from __future__ import annotations
@@ -374,30 +372,3 @@ def check_activations_lists(
     all_f = [f if f.dtype == dtype else f.astype(dtype) for f in all_f]
     all_h = [h if h.dtype == dtype else h.astype(dtype) for h in all_h]
     return all_f, all_h, columns
-
-
-def as_gradient_array(value):
-    """``(array, None)`` for a value a user returned as one gradient tensor, else ``(None, message)``.
-
-    A plain ndarray is kept; an ndarray subclass (``np.matrix``) or anything with ``__array__`` (a jax
-    array, a torch tensor, a NumPy scalar) becomes a plain ndarray via ``np.asarray``. None is "missing";
-    a list, a string or any other object is not taken for an array (a list of lists would hide a bug in
-    the user's shapes). Never raises: a value that cannot be converted gets a message saying why.
-    """
-    if value is None:
-        return None, "missing"
-    if type(value) is np.ndarray:
-        return value, None
-    if isinstance(value, np.ndarray) or (hasattr(value, "__array__") and not isinstance(value, (str, bytes))):
-        try:
-            array = np.asarray(detached(value))
-        except Exception as exc:  # e.g. a torch tensor that requires grad or lives on a GPU
-            return None, (
-                f"a {type(value).__name__} that could not be converted to a NumPy array "
-                f"({type(exc).__name__}: {str(exc).strip()[:120]})"
-            )
-        if type(array) is not np.ndarray:  # __array__ may hand back a subclass again
-            array = np.array(array, copy=True, subok=False)
-        return array, None
-    hint = " (return np.array(...), not a list)" if isinstance(value, (list, tuple)) else ""
-    return None, f"expected a NumPy array, got {type(value).__name__}{hint}"

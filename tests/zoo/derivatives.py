@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from manual_backprop.activations import get_activation
-from manual_backprop.backprop import backward, forward
-from manual_backprop.hvp import hvp_core
-from manual_backprop.jvp import jvp_forward
-from manual_backprop.losses import loss_gradient, loss_hessian_vector
-from manual_backprop.per_example import per_example_core
+from manual_backprop.maths.activations import get_activation
+from manual_backprop.maths.backprop import backward, forward
+from manual_backprop.maths.derivatives.hvp import hvp_core
+from manual_backprop.maths.derivatives.jvp import jvp_forward
+from manual_backprop.maths.derivatives.per_example import per_example_core
+from manual_backprop.maths.losses import loss_gradient, loss_hessian_vector
 from manual_backprop.validate import check_target
 
 
