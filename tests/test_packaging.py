@@ -54,3 +54,20 @@ def test_both_packages_are_typed_and_ship_the_marker():
     for package in ("manual_backprop", "oracle"):
         assert (ROOT / "src" / package / "py.typed").is_file()
         assert re.search(rf'^{package} = \[.*"py\.typed".*\]$', PYPROJECT, re.M), package
+
+
+def test_importing_the_package_or_its_command_line_is_cheap():
+    # The flat API is imported on first use: the command line starts (and answers Ctrl-C) before NumPy,
+    # JAX or any check is loaded, and ``import manual_backprop`` loads none of them either.
+    import subprocess
+    import sys
+
+    heavy = "('numpy', 'jax', 'manual_backprop.maths.backprop')"
+    probe = ("import sys, manual_backprop, manual_backprop.cli.command; "
+             f"print(sorted(m for m in {heavy} if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    from manual_backprop import check_backward, udl_network  # and the names resolve on first use
+
+    assert check_backward.__module__ == "manual_backprop.grading.backward" and callable(udl_network)

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import math
 import os
-
-import numpy as np
 
 NAMES = {"backward": "backward_pass", "forward": "compute_network_output"}  # the function each grades
 
@@ -118,7 +117,7 @@ def positive_float(text, least: str = "> 0"):
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (np.isfinite(value) and (value > 0 or (least == ">= 0" and value == 0))):
+    if not (math.isfinite(value) and (value > 0 or (least == ">= 0" and value == 0))):
         raise argparse.ArgumentTypeError(f"must be a finite number {least}, got {text}")
     return value
 
