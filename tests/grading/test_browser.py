@@ -46,11 +46,13 @@ def _chromium() -> str | None:
     return next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
 
 
+pytestmark = pytest.mark.skipif(_chromium() is None, reason="no Chromium found (apt-get install -y chromium, "
+                                "or set MANUAL_BACKPROP_CHROMIUM)")
+
+
 @pytest.fixture(scope="module")
 def browser():
     executable = _chromium()
-    if executable is None:
-        pytest.skip("no Chromium found (apt-get install -y chromium, or set MANUAL_BACKPROP_CHROMIUM)")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=FLAGS)
         yield browser

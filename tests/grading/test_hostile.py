@@ -20,6 +20,7 @@ import pytest
 from nbformat import v4
 
 from published_style import BACKWARD, published_cells, write_notebook
+from sandbox_helpers import bwrap_problem
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -327,17 +328,7 @@ def test_the_proxy_mirrors_changes_in_place_and_exceptions(tmp_path, mode):
         assert result.ok and (result.value[0][0] == 2).all() and result.value[1] == (3, None)
 
 
-def _bwrap_problem() -> str | None:
-    from manual_backprop.grading.sandbox import SandboxUnavailable, require_bwrap
-
-    try:
-        require_bwrap()
-    except SandboxUnavailable as exc:
-        return str(exc)
-    return None
-
-
-@pytest.mark.skipif(_bwrap_problem() is not None, reason=f"bubblewrap unusable: {_bwrap_problem()}")
+@pytest.mark.skipif(bwrap_problem() is not None, reason=f"bubblewrap unusable: {bwrap_problem()}")
 def test_under_the_sandbox_files_outside_and_the_network_are_out_of_reach(tmp_path):
     key = tmp_path / "answer_key.csv"
     key.write_text("student,grade\n")

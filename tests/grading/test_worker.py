@@ -20,6 +20,7 @@ from manual_backprop.grading import wire
 from manual_backprop.grading.isolation import RemoteFunction, Session, UserCodeError
 from manual_backprop.grading.loading import LoadError
 from manual_backprop.usercode import call_user
+from sandbox_helpers import bwrap_problem
 
 
 def _pair():
@@ -172,17 +173,7 @@ def test_the_worker_sees_a_copy_a_scrubbed_environment_and_no_stdin(tmp_path, mo
     assert home.startswith(os.path.dirname(cwd))
 
 
-def _bwrap_problem() -> str | None:
-    from manual_backprop.grading.sandbox import SandboxUnavailable, require_bwrap
-
-    try:
-        require_bwrap()
-    except SandboxUnavailable as exc:
-        return str(exc)
-    return None
-
-
-@pytest.mark.skipif(_bwrap_problem() is not None, reason=f"bubblewrap unusable: {_bwrap_problem()}")
+@pytest.mark.skipif(bwrap_problem() is not None, reason=f"bubblewrap unusable: {bwrap_problem()}")
 def test_under_the_sandbox_no_network_no_home_no_writes_outside_and_own_pids(tmp_path):
     secret = tmp_path / "answer_key.txt"
     secret.write_text("42")
