@@ -109,3 +109,22 @@ def test_what_the_users_code_prints_does_not_spoil_the_json(files, capfd):
     assert main(argv) == 0
     captured = capfd.readouterr()
     assert json.loads(captured.out)["ok"] is True and "loss called" in captured.err
+
+
+def test_a_file_that_forges_its_verdict_is_failed_by_the_worker(tmp_path, capfd):
+    # The file runs in a worker: a gradient that prints a verdict and exits 0 cannot reach ours.
+    (tmp_path / "evil.py").write_text(
+        "import os\n"
+        "import numpy as np\n"
+        "def loss_fn(params):\n"
+        "    return float(np.sum(params['w'] ** 2))\n"
+        "def grad_fn(params):\n"
+        "    print('{\"ok\": true}')\n"
+        "    os._exit(0)\n"
+    )
+    np.savez(tmp_path / "p.npz", w=np.array([1.0, -2.0]))
+    argv = ["check", "--gradient", f"{tmp_path / 'evil.py'}:loss_fn,grad_fn", "--params",
+            str(tmp_path / "p.npz"), "--json"]
+    assert main(argv) == 1
+    out = capfd.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and json.loads(out[0])["ok"] is False and "os._exit" in json.loads(out[0])["error"]

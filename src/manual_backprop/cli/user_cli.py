@@ -3,10 +3,13 @@
     manual-backprop check --gradient model.py:loss_fn,grad_fn --params params.npz
     manual-backprop check --vjp layers.py:affine_forward,affine_backward --inputs inputs.npz
 
-The user's file is imported once, here (``load_pair``: the one place a later worker process can take
-over), with ``loading``'s guards. Parameters come from an ``.npz`` whose keys are the leaves' names (``W1``,
-``[0]``, ``layers[0].W``: ``pytree.tree_from_names``); inputs are taken in the file's order (``arr_0``,
-``arr_1``, ... as ``np.savez`` writes them). Exit 0 when the report is ok, 1 when it is not (or the user's
+The user's file is loaded once, in a worker process (``load_pair``, through ``grading.isolation``): the
+command never runs the user's code itself; every call of ``loss_fn``, ``grad_fn``, ``forward`` or
+``backward`` goes to the worker with plain arrays and comes back as plain data (so the witness is finite
+differences of the user's loss: ``jax.grad`` of an array-API loss needs ``check_gradient`` from Python).
+Parameters come from an ``.npz`` whose keys are the leaves' names (``W1``, ``[0]``, ``layers[0].W``:
+``pytree.tree_from_names``); inputs are taken in the file's order (``arr_0``, ``arr_1``, ... as
+``np.savez`` writes them). Exit 0 when the report is ok, 1 when it is not (or the user's
 code raised), 2 for a usage error; ``--json`` prints one JSON object.
 """
 
@@ -21,23 +24,24 @@ import numpy as np
 
 from ..compare.pytree import tree_from_names
 from ..compare.report import SCHEMA_VERSION
-from ..grading.loading import load
+from ..grading.isolation import Session, session_options
 from ..usercode import describe_exception, stdout_to_stderr
 
 NETWORK_OPTIONS = ("depth", "width", "input_dim", "output_dim", "fd", "step", "backward", "forward",
                    "notebook", "timeout")
 
 
-def load_pair(spec: str, option: str, arguments: tuple[str, ...]):
-    """``FILE.py:first,second`` (or ``MODULE:first,second``) -> the two functions, the file imported once;
-    a ValueError naming ``option`` when a part is missing or not a function."""
+def load_pair(session, spec: str, option: str, arguments: tuple[str, ...]):
+    """``FILE.py:first,second`` (or ``MODULE:first,second``) -> the two functions, the file loaded once in
+    ``session``'s worker (proxies); a ValueError naming ``option`` when a part is missing or not a
+    function."""
     target, sep, names = spec.rpartition(":") if isinstance(spec, str) else ("", "", "")
     parts = names.split(",")
     if not sep or len(parts) != 2 or not all(p.strip() for p in parts):
         names = "forward,backward" if option == "--vjp" else "loss_fn,grad_fn"
         raise ValueError(f"{option} {spec!r}: expected FILE.py:{names} (two names, a comma between them)")
     first, second = (p.strip() for p in parts)
-    loaded = load(f"{target}:{first}", option=option, arguments=arguments)
+    loaded = session.load(f"{target}:{first}", option=option, arguments=arguments)
     other = loaded.namespace.get(second)
     if not callable(other):
         what = "has no" if other is None else f"has a {type(other).__name__} for"
@@ -90,26 +94,32 @@ def run_user_check(args, out=None) -> int:
 
     out = sys.stdout if out is None else out
     _refuse_others(args)
-    if args.gradient:
-        params = tree_from_names(read_npz(args.params, "--params"))
-        loss_fn, grad_fn = load_pair(args.gradient, "--gradient", ("params",))
+    with Session(**session_options(args)) as session:
+        if args.gradient:
+            params = tree_from_names(read_npz(args.params, "--params"))
+            loss_fn, grad_fn = load_pair(session, args.gradient, "--gradient", ("params",))
 
-        def run():
-            return check_gradient(loss_fn, grad_fn, params, seed=args.seed)
-    else:
-        inputs = _in_order(read_npz(args.inputs, "--inputs"))
-        forward, backward = load_pair(args.vjp, "--vjp", tuple(f"x{i}" for i in range(len(inputs))))
+            def run():
+                return check_gradient(loss_fn, grad_fn, params, seed=args.seed)
+        else:
+            inputs = _in_order(read_npz(args.inputs, "--inputs"))
+            forward, backward = load_pair(session, args.vjp, "--vjp",
+                                          tuple(f"x{i}" for i in range(len(inputs))))
 
-        def run():
-            return check_vjp(forward, backward, inputs, seed=args.seed)
-    try:
-        with stdout_to_stderr():  # what the user's code prints must not spoil our stdout (--json)
-            report = run()
-    except (ValueError, TypeError):
-        raise
-    except Exception as exc:  # noqa: BLE001 (the user's function raised: its gradient is not checked, exit 1)
-        print(f"manual-backprop: your code raised {describe_exception(exc)}", file=sys.stderr)
-        return 1
+            def run():
+                return check_vjp(forward, backward, inputs, seed=args.seed)
+        try:
+            with stdout_to_stderr():  # what the user's code prints must not spoil our stdout (--json)
+                report = run()
+        except (ValueError, TypeError):
+            raise
+        except Exception as exc:  # noqa: BLE001 (the user's function raised or its worker died: exit 1)
+            error = f"your code raised {describe_exception(exc)}"
+            print(f"manual-backprop: {error}", file=sys.stderr)
+            if args.json:  # still exactly one JSON document on stdout
+                print(json.dumps({"schema_version": SCHEMA_VERSION, "command": "check", "ok": False,
+                                  "error": error}), file=out)  # fmt: skip
+            return 1
     if args.json:
         print(json.dumps({"schema_version": SCHEMA_VERSION, "command": "check", "report": report.to_dict(),
                           "ok": report.ok}, allow_nan=False), file=out)  # fmt: skip

@@ -57,6 +57,9 @@ def user_exception(type_name: str, message: str, user_line: str | None = None) -
     return exc
 
 
+STDERR = object()  # Session's default echo: sys.stderr as it is when the session starts
+
+
 class RemoteFunction:
     """A function of the submission, called in its worker. ``proxy(*args)`` returns its result (plain data:
     None, arrays, numbers, strings, lists, tuples, or an ``UnreadableObject``) or raises ``UserCodeError``;
@@ -70,6 +73,7 @@ class RemoteFunction:
         self.frameworks = tuple(frameworks)  # which of jax, torch, autograd it uses (not backprop by hand)
         self._source = source
 
+    in_worker = True  # for the checks that cannot trace it (``checks.user_jax``)
     def __repr__(self) -> str:
         return f"<function {self.__qualname__} in its worker>"
 
@@ -249,9 +253,10 @@ class Session:
     file alone, for a folder that holds other students' submissions); ``prepare``: called once, while the
     first worker starts and loads (the command line imports JAX meanwhile)."""
 
-    def __init__(self, *, memory: int | None = None, echo=sys.stderr, sandbox: bool = False,
+    def __init__(self, *, memory: int | None = None, echo=STDERR, sandbox: bool = False,
                  whole_folder: bool = True, prepare=None):
-        self.memory, self.echo, self.whole_folder = memory, echo, whole_folder
+        self.memory, self.whole_folder = memory, whole_folder
+        self.echo = sys.stderr if echo is STDERR else echo  # stderr as it is now, not at import
         self.prepare = prepare
         self.wrap = None
         if sandbox:
