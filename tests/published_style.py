@@ -83,7 +83,7 @@ def backward_pass(all_weights, all_biases, all_f, all_h, y):
 
 IPYTHON = "!pip list\nnp.sum?\nresult = backward_pass(all_weights, all_biases, all_f, all_h, y)"
 
-CELL_MAGIC = "%%timeit\nnp.zeros(3)"
+CELL_MAGIC = "%%bash\necho not Python"  # a cell magic whose body is not Python: skipped
 
 
 def published_cells(*, forward=FORWARD, backward=BACKWARD, loss=LOSS):

@@ -303,3 +303,31 @@ def test_the_report_draws_itself_in_a_notebook():
     page = report._repr_html_()
     assert "FAIL" in page and "W" in page and "<script" not in page
     assert repr(report) == str(report)
+
+
+def test_a_leaf_that_nothing_witnesses_is_never_a_pass():
+    # |W| with every entry within reach of its kink: no entry can be compared, so the leaf cannot pass
+    W = 1e-7 * np.random.default_rng(0).standard_normal((3, 3))
+    report = check_gradient(lambda q: float(np.abs(q["W"]).sum()), lambda q: {"W": -5 * np.sign(q["W"])},
+                            {"W": W})
+    assert not report.ok and report.failing == ("W",) and "nothing witnesses" in str(report)
+
+
+def test_units_sharing_a_kink_accept_any_slope_between_the_one_sided_ones():
+    # One weight feeds two units exactly on their kink: ReLU'(0) = 0 (jax.nn's) lies between the one-sided
+    # derivatives of the weight, and is a valid subgradient
+    X = np.array([[1.0, 0.5], [2.0, -1.0], [-1.0, 0.3]])
+    t = np.array([0.5, -1.0, 2.0])
+    params = {"W": np.array([[0.3, 0.0], [0.1, 0.0]]), "b": np.zeros(2), "v": np.array([1.0, -2.0])}
+
+    def loss(q):
+        return 0.5 * float(np.sum((np.maximum(X @ q["W"] + q["b"], 0) @ q["v"] - t) ** 2))
+
+    def grad(q):
+        z = X @ q["W"] + q["b"]
+        h = np.maximum(z, 0)
+        r = h @ q["v"] - t
+        dz = np.outer(r, q["v"]) * (z > 0)
+        return {"W": X.T @ dz, "b": dz.sum(0), "v": h.T @ r}
+
+    assert check_gradient(loss, grad, params).ok

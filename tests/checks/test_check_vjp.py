@@ -104,3 +104,12 @@ def test_float32_inputs_pass_right_and_fail_wrong(rng, layer):
     right = check_vjp(forward, backward, inputs)
     assert right.ok and right.dtypes == ("float32",), right
     assert check_vjp(forward, lambda dout, cache: backward(dout, cache, bug), inputs).failing == broken
+
+
+def test_a_transposed_gradient_is_caught_with_inputs_from_the_default_seed():
+    # The cotangent comes from a stream of its own: inputs drawn from default_rng(0) are not it (x^T x would
+    # be symmetric, and a transposed dW would pass).
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    w = np.random.default_rng(1).standard_normal((3, 3))
+    report = check_vjp(lambda x, w: (x @ w, (x, w)), lambda d, c: (d @ c[1].T, (c[0].T @ d).T), (x, w))
+    assert report.failing == ("[1]",)

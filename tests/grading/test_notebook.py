@@ -114,3 +114,11 @@ def test_the_notebooks_check_would_catch_a_wrong_layer():
     _, fd_biases = numerical_gradients(all_weights, all_biases, NET_INPUT, Y, method="forward", step=1e-6)
     assert not np.allclose(fd_biases[0], -dl_dbiases[0], rtol=1e-05, atol=1e-08)
     assert not np.allclose(fd_biases[0], 2 * dl_dbiases[0], rtol=1e-05, atol=1e-08)
+
+
+def test_a_cell_magic_whose_body_is_python_runs_it_and_others_are_skipped():
+    from manual_backprop.grading.notebook import python_source
+
+    assert python_source("%%time\ndef f():\n    return 1\n") == ("pass\ndef f():\n    return 1\n", 1, False)
+    assert python_source("%%capture out\nx = 1\n%matplotlib inline") == ("pass\nx = 1\npass", 2, False)
+    assert python_source("%%bash\nls\n") == ("", 0, True)

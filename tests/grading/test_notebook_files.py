@@ -21,7 +21,7 @@ def test_the_published_style_notebook_runs_and_defines_its_functions(published):
     run = run_notebook(published)
     for name in ("compute_network_output", "backward_pass", "least_squares_loss", "d_loss_d_output", "K"):
         assert name in run.namespace
-    assert run.code_cells == 8  # the %%timeit cell is skipped, not run
+    assert run.code_cells == 8  # the %%bash cell is skipped, not run
     assert run.skipped_cells == 1
     assert run.skipped_lines == 3  # %matplotlib, !pip, np.sum?
     assert "True output = 1.907, Your answer = 1.907" in run.output

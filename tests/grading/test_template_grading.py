@@ -88,3 +88,17 @@ def test_a_relu_after_the_last_layer_is_caught_although_the_notebooks_own_output
     cases = {case["name"]: case for case in document["reports"]["backward_pass"]["cases"]}
     assert cases["notebook"]["ok"]  # output 1.907 > 0: the extra mask changes nothing there
     assert not cases["notebook shapes, negative output"]["ok"]
+
+
+def test_a_timing_cell_magic_runs_its_body(tmp_path):
+    # %%time (or %%capture) on the cell that defines backward_pass: Jupyter runs the body, and so do we
+    node = tg.notebook("2025-01")
+    cell = next(c for c in node.cells if c.cell_type == "code" and "def backward_pass" in c.source)
+    cell.source = "%%time\n" + cell.source
+    path = tmp_path / "timed.ipynb"
+    tg.write(path, node)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        code = main(["check", "--notebook", str(path), "--json"])
+    document = json.loads(out.getvalue())
+    assert code == 0 and document["ok"] and document["reports"]["backward_pass"]["ok"]

@@ -17,6 +17,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..compare.pytree import flatten
+from ..maths.network import _check_seed
 from .user_check import _check, _copies
 from .user_report import GradientReport
 
@@ -51,7 +52,9 @@ def check_vjp(forward: Callable, backward: Callable, inputs, *, cotangent=None, 
     out, cached, cache = _output(forward(*_copies(leaves)))
     shape = np.shape(out)
     if cotangent is None:
-        dout = np.random.default_rng(seed).standard_normal(shape)
+        # A stream of its own: inputs drawn from default_rng(seed) must not be the cotangent itself (x^T x
+        # is symmetric, and a transposed gradient would then pass)
+        dout = np.random.default_rng([_check_seed(seed), 0xC07A]).standard_normal(shape)
     else:
         dout = np.array(cotangent, dtype=np.float64, copy=True)
         if dout.shape != shape:

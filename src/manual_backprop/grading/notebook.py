@@ -39,6 +39,10 @@ _IPYTHON_LINE = re.compile(
 )
 
 
+# Cell magics whose body is Python that runs (once, or timed, or with its output captured).
+PYTHON_CELL_MAGICS = ("time", "timeit", "capture", "prun", "memit", "debug")
+
+
 @dataclass(frozen=True)
 class CellError:
     """A cell that raised: ``cell`` is its 1-based position in the notebook (markdown cells counted, as
@@ -105,10 +109,18 @@ def python_source(source: str) -> tuple[str, int, bool]:
     """The cell as Python: ``(source, IPython lines skipped, whole cell skipped)``.
 
     A cell that compiles as it is runs as it is (a ``%`` line inside a string stays). Otherwise each
-    IPython line becomes ``pass`` at its indentation, so that the line numbers stay the cell's own.
+    IPython line becomes ``pass`` at its indentation, so that the line numbers stay the cell's own. A cell
+    magic that runs its body as Python (``%%time``, ``%%timeit``, ``%%capture``, ...) runs the body once,
+    its first line counted as skipped; any other cell magic (``%%bash``, ``%%html``, ...) skips the cell.
     """
-    if source.lstrip().startswith("%%"):
-        return "", 0, True
+    stripped = source.lstrip()
+    if stripped.startswith("%%"):
+        magic = stripped[2:].split(None, 1)[0] if stripped[2:].strip() else ""
+        if magic not in PYTHON_CELL_MAGICS:
+            return "", 0, True
+        _, _, body = source.partition("\n")
+        body, skipped, _ = python_source("pass\n" + body)  # line numbers stay the cell's own
+        return body, skipped + 1, False
     try:
         compile(source, "<cell>", "exec")
         return source, 0, False
