@@ -82,8 +82,9 @@ def test_a_loss_for_one_output_only_is_probed_on_one():
     assert find_loss_convention(namespace_of(source)).loss == "sum_of_squares"
 
 
-def test_disagreeing_functions_follow_the_derivative():
+def test_disagreeing_functions_follow_the_loss():
+    # The gradient to grade is the loss's: a d_loss_d_output off by 2 is a bug in the notebook's helper
     source = SOLVED.replace("return net_output - y", "return 2 * (net_output - y)")
     found = find_loss_convention(namespace_of(source))
-    assert found.loss == "sum_of_squares" and found.source == "d_loss_d_output"
-    assert "your least_squares_loss is 0.5 * sum((out - y)^2)" in found.note
+    assert found.loss == "least_squares" and found.source == "least_squares_loss"
+    assert "your least_squares_loss is 0.5 * sum((out - y)^2)" in found.note and "factor 2" in found.note

@@ -102,3 +102,18 @@ def test_a_timing_cell_magic_runs_its_body(tmp_path):
         code = main(["check", "--notebook", str(path), "--json"])
     document = json.loads(out.getvalue())
     assert code == 0 and document["ok"] and document["reports"]["backward_pass"]["ok"]
+
+
+def test_a_d_loss_d_output_off_its_own_loss_fails_the_backward_pass_built_on_it(tmp_path):
+    node = tg.notebook("2025-01")
+    cell = next(c for c in node.cells if c.cell_type == "code" and "def d_loss_d_output" in c.source)
+    assert "2*(net_output -y)" in cell.source
+    cell.source = cell.source.replace("2*(net_output -y)", "(net_output -y)")  # the factor 2 dropped
+    path = tmp_path / "half.ipynb"
+    tg.write(path, node)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        code = main(["check", "--notebook", str(path), "--json"])
+    backward = json.loads(out.getvalue())["reports"]["backward_pass"]
+    assert code == 1 and not backward["ok"] and backward["loss"] == "sum_of_squares"
+    assert "half the gradient of your loss" in backward["diagnosis"]["text"]

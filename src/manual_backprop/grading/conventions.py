@@ -103,10 +103,11 @@ def find_loss_convention(namespace) -> LossConvention:
     if len(set(found.values())) == 1:
         note = "; ".join(notes) + f"; grading with {next(iter(found.values()))}" if notes else None
         return LossConvention(next(iter(found.values())), " and ".join(found), note)
-    loss = found["d_loss_d_output"]
+    loss = found["least_squares_loss"]  # the loss the notebook computes (and its own check differentiates)
     return LossConvention(
         loss,
-        "d_loss_d_output",
-        f"your least_squares_loss is {FORMULAS[found['least_squares_loss']]} but your d_loss_d_output is the "
-        f"derivative of {FORMULAS[loss]}; grading with the latter, which is what backward_pass uses",
+        "least_squares_loss",
+        f"your least_squares_loss is {FORMULAS[loss]} but your d_loss_d_output is the derivative of "
+        f"{FORMULAS[found['d_loss_d_output']]}; grading against the loss: its gradient is the right one, and "
+        "a backward pass built on that d_loss_d_output is off by the factor 2",
     )
