@@ -215,6 +215,9 @@ def _targets(submissions) -> list[str]:
             targets += [os.path.join(given, n) for n in found]
         elif given.endswith((".ipynb", ".py")) and not os.path.isfile(given):
             raise ValueError(f"no such file {given!r}")
+        elif ":" not in given and not os.path.exists(given):  # not FILE.py:NAME or MODULE:NAME either
+            raise ValueError(f"no such file or folder {given!r} (give notebooks, .py files, FILE.py:NAME, "
+                             "or a folder of notebooks)")
         else:
             targets.append(given)
     return targets

@@ -72,9 +72,19 @@ def _in_order(arrays: dict) -> tuple:
     return tuple(arrays.values())
 
 
+# Options of the notebook's network whose defaults are values, not None: given only when changed.
+_DEFAULTS = {"activation": "relu", "output_activation": None, "reduction": "sum", "l2": 0.0, "loss": None,
+             "dtype": "float64", "batch": 1, "strict": False, "verbose": False, "derivative": "gradient"}
+
+
 def _refuse_others(args) -> None:
+    if not (args.gradient or args.vjp):
+        needs = "--gradient FILE.py:loss_fn,grad_fn" if args.params else "--vjp FILE.py:forward,backward"
+        raise ValueError(f"{'--params' if args.params else '--inputs'} goes with {needs}")
     given = [f"--{name.replace('_', '-')}" for name in NETWORK_OPTIONS
              if getattr(args, name, None) is not None]
+    given += [f"--{name.replace('_', '-')}" for name, default in _DEFAULTS.items()
+              if getattr(args, name, default) != default]
     if args.gradient and args.vjp:
         given.append("--vjp")
     if given:
