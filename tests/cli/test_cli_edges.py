@@ -216,3 +216,25 @@ def test_a_keyboard_interrupt_raised_by_code_is_130_too(capsys):
     assert capsys.readouterr().err == LINE + "\n"
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
     assert signal.set_wakeup_fd(-1) == -1
+
+
+@pytest.mark.slow
+def test_ctrl_c_under_json_still_prints_one_json_document(tmp_path):
+    from nbformat import v4
+
+    from published_style import write_notebook
+
+    notebook = write_notebook(tmp_path / "loop.ipynb", [v4.new_code_cell("while True:\n    pass")])
+    environment = dict(os.environ, PYTHONPATH=os.pathsep.join([SOURCE, os.environ.get("PYTHONPATH", "")]))
+    process = subprocess.Popen([sys.executable, "-m", "manual_backprop", "check", "--notebook", str(notebook),
+                                "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=environment)  # fmt: skip
+    time.sleep(4)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 130 and LINE in err
+    document = json.loads(out)  # exactly one document
+    assert document["ok"] is False and document["error"] == "interrupted" and document["exit_code"] == 130
+    from manual_backprop.compare.report import SCHEMA_VERSION
+
+    assert document["schema_version"] == SCHEMA_VERSION

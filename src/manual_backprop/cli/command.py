@@ -13,7 +13,7 @@ import os
 import sys
 import traceback
 
-from ..grading.interrupt import run_interruptibly
+from ..grading.interrupt import STDOUT_LINE, run_interruptibly
 from .usage import (
     ParseError,
     Parser,
@@ -180,6 +180,11 @@ def main(argv: list[str] | None = None) -> int:
     None) it owns SIGINT from its first line; called with ``argv`` (a test, a notebook) it leaves SIGINT
     alone, so that interrupting a Jupyter kernel does not end the kernel."""
     drop_current_folder()  # as ``python -P``: a local oracle.py is not ours
+    words = sys.argv[1:] if argv is None else list(argv)
+    if "--json" in words:  # Ctrl-C under --json: still one JSON document on stdout
+        command = "grade" if "grade" in words else "check"
+        STDOUT_LINE[:] = [(json.dumps({"schema_version": 1, "command": command, "ok": False,
+                                       "error": "interrupted", "exit_code": 130}) + "\n").encode()]
     if argv is not None:
         return run_interruptibly(lambda: _main(list(argv)), own_sigint=False)
     return run_interruptibly(lambda: _main(sys.argv[1:]))
@@ -191,10 +196,10 @@ def _main(argv: list[str]) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: 0 for --help and --version
         return int(exc.code or 0)
-    except ParseError as exc:
-        exc.parser.print_usage(sys.stderr)
+    except ParseError as exc:  # one line: the mistake, a close match where there is one, or where to look
         command = next((word for word in argv if word in exc.commands), "check")
-        return _usage_error(f"{exc}{option_hint(parser, argv)}", "--json" in argv, command, exc.parser.prog)
+        hint = option_hint(parser, argv) or f" ({exc.parser.prog} --help lists the options)"
+        return _usage_error(f"{exc}{hint}", "--json" in argv, command, exc.parser.prog)
     if args.command not in ("check", "grade"):
         parser.print_help(sys.stderr)
         return 2

@@ -30,6 +30,7 @@ LINE = "manual-backprop: interrupted"
 EXIT_CODE = 130  # the shell's code for a process ended by SIGINT (128 + 2)
 _hard_exit = os._exit  # the real one: usercode.preserved_state replaces os._exit while user code runs
 ON_STOP: list[Callable[[], None]] = []  # called before the end: isolation stops its worker processes
+STDOUT_LINE: list[bytes] = []  # written to stdout before the end: the command's JSON document under --json
 
 
 def run_interruptibly(command: Callable[[], int], *, own_sigint: bool = True) -> int:
@@ -68,6 +69,9 @@ def _run(command: Callable[[], int]) -> int:
         return command()
     except KeyboardInterrupt:  # raised by code, not by Ctrl-C (whose handler does not raise)
         print(LINE, file=sys.stderr, flush=True)
+        for line in STDOUT_LINE:
+            sys.stdout.write(line.decode())
+        sys.stdout.flush()
         return EXIT_CODE
 
 
@@ -75,10 +79,11 @@ def _stop(claimed: threading.Lock) -> None:
     """The line, then the end of the process with 130 (once: a second caller finds the lock taken)."""
     if not claimed.acquire(blocking=False):
         return
-    try:
-        os.write(2, (LINE + "\n").encode())
-    except OSError:  # no stderr: the exit code says it
-        pass
+    for fd, text in ((2, (LINE + "\n").encode()), *((1, line) for line in STDOUT_LINE)):
+        try:
+            os.write(fd, text)
+        except OSError:  # no stderr or stdout: the exit code says it
+            pass
     for stop in list(ON_STOP):
         try:
             stop()
