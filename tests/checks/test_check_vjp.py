@@ -57,7 +57,7 @@ def test_the_affine_bug_is_named_and_jax_witnesses_a_generic_forward(rng):
     forward, backward, inputs, _, _ = _layers(rng)["affine"]
     report = check_vjp(forward, lambda dout, cache: backward(dout, cache, "db_mean"), inputs)
     assert report.witnesses == ("finite differences", "jax")
-    assert "mean over N = 4" in report.diagnosis("[2]")
+    assert "N = 4 examples, a mean where the loss sums" in report.diagnosis("[2]")
 
 
 def test_without_a_cache_backward_takes_the_inputs(rng):

@@ -50,11 +50,11 @@ def _factor_story(name: str, c: float, rtol: float) -> str:
     shown = describe_factor(c, rtol)
     if "/" in shown and not shown.startswith("-") and 1 < round(1 / c) <= MAX_N and shown != "1/2":
         n = round(1 / c)
-        return (f"{name} is {shown} times the right gradient: a mean over N = {n} where the loss sums "
-                f"(or divided by N once too often)")
+        return (f"{name} is {shown} times the right gradient, a constant factor across the leaf: if the "
+                f"batch has N = {n} examples, a mean where the loss sums (or 1/N applied twice)")
     if shown.isdigit() and 2 < int(shown) <= MAX_N:
-        return (f"{name} is {shown} times the right gradient: a sum where the loss averages over N = "
-                f"{shown} (the 1/N is missing)")
+        return (f"{name} is {shown} times the right gradient, a constant factor across the leaf: if the "
+                f"batch has N = {shown} examples, a sum where the loss averages (the 1/N is missing)")
     return f"{name} is {shown} times the right gradient: a constant factor across the leaf"
 
 
