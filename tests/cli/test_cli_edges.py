@@ -238,3 +238,11 @@ def test_ctrl_c_under_json_still_prints_one_json_document(tmp_path):
     from manual_backprop.compare.report import SCHEMA_VERSION
 
     assert document["schema_version"] == SCHEMA_VERSION
+
+
+def test_a_folder_given_to_notebook_points_at_grade(tmp_path, capsys):
+    from manual_backprop.cli import main
+
+    assert main(["check", "--notebook", str(tmp_path)]) == 2
+    assert f"is a folder; name one notebook in it, or grade them all with manual-backprop grade {tmp_path}" \
+        in capsys.readouterr().err

@@ -60,6 +60,9 @@ def _actions(parser: argparse.ArgumentParser):
 def target_problem(notebook: str | None, backward: str | None, forward: str | None) -> str | None:
     """What is wrong, before anything is loaded, with the files ``--notebook``, ``--backward`` and
     ``--forward`` name (None: nothing; a module or a file that fails to import is the loader's to say)."""
+    if notebook and os.path.isdir(notebook):
+        return (f"--notebook: {notebook!r} is a folder; name one notebook in it, or grade them all with "
+                f"manual-backprop grade {notebook}")
     if notebook and not os.path.isfile(notebook):
         return f"--notebook: no such file {notebook!r}{file_hint(notebook, '.ipynb')}"
     for option, spec in (("backward", backward), ("forward", forward)):
