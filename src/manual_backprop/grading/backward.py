@@ -164,7 +164,7 @@ def _other_side(case: Case, forward_pass, act, loss: str, target):
 
 
 def _grade_case(backward, case: Case, activation: str, loss: str, oracle, history: list, timeout=None,
-                globals_seen=None, lists: str = "K+2") -> CaseResult:
+                globals_seen=None, lists: str = "K+2", indicator=None) -> CaseResult:
     act = get_activation(activation)
     dtype = case.weights[0].dtype
     target = check_target(case.y, loss, case.sizes[-1], case.net_input.shape[1], dtype)
@@ -193,7 +193,7 @@ def _grade_case(backward, case: Case, activation: str, loss: str, oracle, histor
         if other is not None:
             sided = compare_gradients(other, result, dtype=dtype, label="yours vs the other one-sided a'(0)")
             if sided.ok:
-                comparison, notes = sided, (*notes, kink_note(act))
+                comparison, notes = sided, (*notes, kink_note(act, indicator))
     diagnoses, ctx = (), None
     if not comparison.ok:
         seen_pass = (forward_pass[0], all_f, handed_h)  # the diagnoses speak of the lists the user had
@@ -205,15 +205,14 @@ def _grade_case(backward, case: Case, activation: str, loss: str, oracle, histor
                       diagnoses=diagnoses, notes=notes)  # fmt: skip
 
 
-def kink_note(act) -> str:
-    """The note of a gradient that takes the other one-sided derivative at a kink (a valid subgradient)."""
+def kink_note(act, indicator=None) -> str:
+    """The note of a gradient that takes the other one-sided derivative at a kink (a valid subgradient),
+    naming the user's own ``context.Indicator`` where the namespace has one, else the mask it implies."""
     at_zero, other = other_side_at_kink(act.derivative)
     sides = {"relu": ("f >= 0", "ReLU"), "leaky_relu": ("f > 0", "leaky ReLU")}.get(act.name, ("", act.name))
-    return (f"{_YOUR_MASK}{sides[0]}, so {sides[1]}'(0) = {other:g} where a pre-activation is exactly 0; "
-            f"jax.nn takes {at_zero:g}; both are valid subgradients")
-
-
-_YOUR_MASK = "your mask uses "
+    who = indicator.describe() if indicator is not None else f"your mask uses {sides[0]}"
+    return (f"{who}, so {sides[1]}'(0) = {other:g} where a pre-activation is exactly 0; jax.nn takes "
+            f"{at_zero:g}; both are valid subgradients")
 
 
 def _check_arguments(backward, dtype, timeout, cases, lists):
@@ -299,7 +298,7 @@ def check_backward(
     history = []  # every call, for the function-level story
     seen: set = set()
     results = tuple(_grade_case(backward, case, activation, loss, jax_gradients, history, timeout, seen,
-                                lists) for case in cases)
+                                lists, found.indicator) for case in cases)
     counted = {case.name for case in cases if strict or case.group == "task"}
     examples = _one_example(backward, [c for c in cases if c.name in counted], results, activation, loss,
                             jax_gradients, timeout, lists)
@@ -309,7 +308,7 @@ def check_backward(
         story = _own_convention(story, parse_objective(loss).base)
     name = getattr(backward, "__qualname__", None) or safe_repr(backward)
     note = globals_note(getattr(backward, "__name__", None) or name, seen)
-    notes += ([note] if note else []) + case_notes(results, found.indicator)
+    notes += ([note] if note else []) + case_notes(results)
     header = tuple(line for line in found.header() if line != loss_source and line != found.loss_source)
     return BackwardReport(name, activation, loss, int(batch), dtype.name, attach(results, story),
                           loss_source=loss_source, notes=tuple(notes), story=story, strict=strict,
@@ -342,7 +341,7 @@ def _own_convention(story, loss: str):
     return dataclasses.replace(story, text=text, texts=())
 
 
-def case_notes(results, indicator=None) -> list[str]:
+def case_notes(results) -> list[str]:
     """The report's notes from its cases' notes: each text once, with the cases it came from."""
     where: dict[str, list[str]] = {}
     for case in results:
@@ -350,8 +349,6 @@ def case_notes(results, indicator=None) -> list[str]:
             where.setdefault(text, []).append(case.name)
     notes = []
     for text, names in where.items():
-        if indicator is not None and text.startswith(_YOUR_MASK):  # name the helper that decides it
-            text = indicator.describe() + "," + text.split(",", 1)[1]
         more = f" and {len(names) - 3} more" if len(names) > 3 else ""
         shown = ", ".join(f"'{n}'" for n in names[:3]) + more
         notes.append(f"{text} (case{'s' if len(names) > 1 else ''} {shown})")
