@@ -21,12 +21,9 @@ from ..tolerances import agree, gradient_scale, tolerance_for
 from ..user_globals import globals_note, network_globals
 from ..usercode import DEFAULT_TIMEOUT, call_user, describe_exception
 from .battery import Case, make_battery, make_notebook_battery
+from .context import LIST_LAYOUTS as CONVENTIONS  # the two list layouts a forward pass may return
 from .context import is_notebook
 
-CONVENTIONS = {
-    "K+1": "all_h of K+1 entries, the output in all_f[K] (the published notebook's)",
-    "K+2": "all_h of K+2 entries, the output last",
-}
 # The named mistakes, each recognised by recomputing it from the right inputs of the first wrong quantity.
 PATTERNS = {
     "bias_missing": "bias missing: all_f[{k}] = Omega_{k} h_{k} without + beta_{k}",
